@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from audit.api.views import AuditEventViewSet
+from connectors.api.views import CatalogViewSet, ServerViewSet
+
+from .views import ApiKeyViewSet, MeView
+
+router = SimpleRouter()
+router.trailing_slash = "/?"  # the contract has no trailing slash; accept both
+router.register("servers", ServerViewSet, basename="server")
+router.register("catalog", CatalogViewSet, basename="catalog")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("auditlogs", AuditEventViewSet, basename="auditlog")
+
+urlpatterns = [
+    path("users/me", MeView.as_view(), name="users-me"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import ApiKey
+from ..services import api_key_create, api_key_revoke
+from .serializers import ApiKeyCreateSerializer, ApiKeySerializer, MeSerializer, NewApiKeySerializer
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The caller's own API keys. A key is shown once, in the response that creates it."""
+
+    serializer_class = ApiKeySerializer
+
+    def get_queryset(self):
+        return ApiKey.objects.filter(user=self.request.user)
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: NewApiKeySerializer})
+    def create(self, request):
+        body = ApiKeyCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        expires_at = body.validated_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise ValidationError({"expires_at": "must be in the future"})
+        new = api_key_create(user=request.user, name=body.validated_data["name"], expires_at=expires_at)
+        data = ApiKeySerializer(new.api_key).data
+        data["key"] = new.key
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        api_key_revoke(api_key=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
