@@ -9,3 +9,6 @@ class RunlayerConfig(AppConfig):
     name = "runlayer"
     verbose_name = "Identities"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import schema  # noqa: F401  (registers the OpenAPI authentication extension)

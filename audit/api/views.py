@@ -13,6 +13,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """Audit events, newest first. Non-admins see only their own."""
 
     serializer_class = AuditEventSerializer
+    queryset = AuditEvent.objects.none()  # for the schema; get_queryset scopes to the caller
     filterset_class = AuditEventFilterSet
 
     def get_queryset(self):

@@ -22,6 +22,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """The caller's own API keys. A key is shown once, in the response that creates it."""
 
     serializer_class = ApiKeySerializer
+    queryset = ApiKey.objects.none()  # for the schema; get_queryset scopes to the caller
 
     def get_queryset(self):
         return ApiKey.objects.filter(user=self.request.user)
