@@ -129,6 +129,8 @@ class ConnectorAdmin(admin.ModelAdmin):
         from .services import connector_set_access
 
         form.instance = Connector.objects.get(pk=form.instance.pk)
+        for formset in formsets:  # the capability inline is read-only; saving it records "nothing changed"
+            self.save_formset(request, form, formset, change=change)
         connector_set_access(
             connector=form.instance,
             actor=request.user,
