@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import ApiKey
+from .models import ApiKey, UserSecret
+from .secrets import user_secret_delete, user_secret_set
 from .services import api_key_create, api_key_revoke
 
 
@@ -96,3 +97,43 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key, actor=request.user)
             revoked += 1
         self.message_user(request, f"{revoked} API key(s) revoked.", messages.SUCCESS)
+
+
+class UserSecretForm(forms.ModelForm):
+    new_value = forms.CharField(
+        label="Value", required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only. Leave empty to keep the stored value.",
+    )
+
+    class Meta:
+        model = UserSecret
+        fields = ["user", "name"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk and not cleaned.get("new_value"):
+            self.add_error("new_value", "a value is required")
+        return cleaned
+
+
+@admin.register(UserSecret)
+class UserSecretAdmin(admin.ModelAdmin):
+    form = UserSecretForm
+    list_display = ["name", "user", "updated_at"]
+    search_fields = ["name", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj: UserSecret, form, change: bool) -> None:
+        value = form.cleaned_data.get("new_value")
+        if value:
+            saved = user_secret_set(user=form.cleaned_data["user"], name=form.cleaned_data["name"], value=value)
+            obj.pk = saved.pk
+            obj.refresh_from_db()
+
+    def delete_model(self, request, obj: UserSecret) -> None:
+        user_secret_delete(user=obj.user, name=obj.name)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "user", "name"] if obj else self.readonly_fields

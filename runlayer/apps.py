@@ -12,3 +12,6 @@ class RunlayerConfig(AppConfig):
 
     def ready(self) -> None:
         from . import schema  # noqa: F401  (registers the OpenAPI authentication extension)
+        from .signals import connect_cache_invalidation
+
+        connect_cache_invalidation()

@@ -50,3 +50,26 @@ class ConfigVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class UserSecret(models.Model):
+    """A user's own value for a placeholder such as ``{{ user.secret.GITHUB_TOKEN }}`` in connector headers.
+
+    The value is encrypted at rest and never shown again (write-only in the API and the admin).
+    """
+
+    NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=100)
+    value = models.TextField(help_text="Fernet token of the value.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user", "name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="usersecret_unique_name_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.user_id}"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.models import ActionType
 from audit.services import audit_record
 
+from .cache_version import bump_config_version
 from .crypto import hash_token, new_token
 from .models import ApiKey
 
@@ -68,6 +69,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser | None) -> ApiKey
                 "prefix": api_key.prefix,
             },
         )
+        transaction.on_commit(bump_config_version)  # caches holding the key drop it on their next request
     return api_key
 
 

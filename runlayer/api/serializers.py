@@ -54,3 +54,13 @@ class NewApiKeySerializer(ApiKeySerializer):
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
         read_only_fields = fields
+
+
+class UserSecretSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class UserSecretWriteSerializer(serializers.Serializer):
+    value = serializers.CharField(write_only=True, trim_whitespace=False, help_text="Write-only: never shown again.")

@@ -7,7 +7,7 @@ from rest_framework.routers import SimpleRouter
 from audit.api.views import AuditEventViewSet
 from connectors.api.views import CatalogViewSet, ServerViewSet
 
-from .views import ApiKeyViewSet, MeView
+from .views import ApiKeyViewSet, MeView, UserSecretViewSet
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # the contract has no trailing slash; accept both
@@ -15,6 +15,7 @@ router.register("servers", ServerViewSet, basename="server")
 router.register("catalog", CatalogViewSet, basename="catalog")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("auditlogs", AuditEventViewSet, basename="auditlog")
+router.register("secrets", UserSecretViewSet, basename="secret")
 
 urlpatterns = [
     path("users/me", MeView.as_view(), name="users-me"),

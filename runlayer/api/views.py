@@ -7,9 +7,17 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import ApiKey
+from ..models import ApiKey, UserSecret
+from ..secrets import user_secret_delete, user_secret_set
 from ..services import api_key_create, api_key_revoke
-from .serializers import ApiKeyCreateSerializer, ApiKeySerializer, MeSerializer, NewApiKeySerializer
+from .serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    MeSerializer,
+    NewApiKeySerializer,
+    UserSecretSerializer,
+    UserSecretWriteSerializer,
+)
 
 
 class MeView(APIView):
@@ -42,4 +50,29 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         api_key_revoke(api_key=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserSecretViewSet(viewsets.ViewSet):
+    """The caller's own secrets for connector header placeholders (``{{ user.secret.NAME }}``). Write-only values."""
+
+    lookup_field = "name"
+    lookup_value_regex = "[A-Za-z_][A-Za-z0-9_]*"
+
+    @extend_schema(responses=UserSecretSerializer(many=True))
+    def list(self, request):
+        secrets = UserSecret.objects.filter(user=request.user).order_by("name")
+        return Response({"data": UserSecretSerializer(secrets, many=True).data, "count": secrets.count()})
+
+    @extend_schema(request=UserSecretWriteSerializer, responses=UserSecretSerializer)
+    def update(self, request, name=None):
+        body = UserSecretWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        secret = user_secret_set(user=request.user, name=name, value=body.validated_data["value"])
+        return Response(UserSecretSerializer(secret).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, name=None):
+        if not user_secret_delete(user=request.user, name=name):
+            return Response({"detail": f"you have no secret named {name!r}"}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)
