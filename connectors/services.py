@@ -112,14 +112,15 @@ def connector_update(*, connector: Connector, actor: AbstractBaseUser | None, **
         raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
     if "url" in changes and isinstance(changes["url"], str):
         changes["url"] = changes["url"].strip()
-    before = _config_of(connector)
-    after = {**before, **changes}
-    validate_connector_config(after)
-    changed = sorted(field for field in EDITABLE_FIELDS if before[field] != after[field])
-    if not changed:
-        return connector
     with transaction.atomic():
+        # Compare with the row as it is now, not with what the caller loaded earlier.
         connector = Connector.objects.select_for_update().get(pk=connector.pk)
+        before = _config_of(connector)
+        after = {**before, **changes}
+        validate_connector_config(after)
+        changed = sorted(field for field in EDITABLE_FIELDS if before[field] != after[field])
+        if not changed:
+            return connector
         for field in changed:
             setattr(connector, field, after[field])
         if "name" in changed:

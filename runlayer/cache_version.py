@@ -9,29 +9,32 @@ without costing a round trip on every call.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
 CONFIG = "config"
-CHECK_INTERVAL = 0.5
+CHECK_INTERVAL = float(os.environ.get("RUNLAYER_CACHE_CHECK_SECONDS", "0.2"))
 
 _lock = threading.Lock()
 _memo: dict[str, tuple[float, int]] = {}
 
 
-def _redis():
-    import redis
+_redis_client = None
 
+
+def _redis():
     global _redis_client
-    try:
-        return _redis_client
-    except NameError:
+    if _redis_client is None:
+        import redis
+
         _redis_client = redis.Redis.from_url(settings.REDIS_URL)
-        return _redis_client
+    return _redis_client
 
 
 def bump_config_version(name: str = CONFIG) -> int:
@@ -65,3 +68,11 @@ def read_config_version(name: str = CONFIG, *, fresh: bool = False) -> int:
     with _lock:
         _memo[name] = (now, value)
     return value
+
+
+async def aread_config_version(name: str = CONFIG) -> int:
+    """``read_config_version`` for async code: answers from the memo without leaving the event loop."""
+    cached = _memo.get(name)
+    if cached is not None and time.monotonic() - cached[0] < CHECK_INTERVAL:
+        return cached[1]
+    return await sync_to_async(read_config_version, thread_sensitive=False)(name, fresh=True)
