@@ -3,7 +3,7 @@
 Django's ASGI handler refuses the ``lifespan`` protocol, and the MCP pieces need it (session managers and
 the upstream pool own task groups that must be entered at start-up and left at shutdown). So this router
 answers ``lifespan`` itself, serves static files, and hands every other HTTP request to Django. MCP
-endpoints are mounted here as they are built (see ``MCP_ROUTES``).
+endpoints are mounted here (see ``build_application``).
 
 Run: ``uvicorn runlayer.asgi:application``.
 """
@@ -38,8 +38,8 @@ class Router:
         self.static = StaticFiles(directory=str(settings.STATIC_ROOT), check_dir=False)
         # Async context managers entered for the life of the process (MCP session managers, pools).
         self.lifespan_hooks: list[Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = []
-        # (path prefix, app) pairs tried before Django.
-        self.prefix_routes: list[tuple[str, ASGIApp]] = []
+        # (path prefix, path suffix, app) tried before Django.
+        self.routes: list[tuple[str, str, ASGIApp]] = []
 
     async def __call__(self, scope: Scope, receive, send) -> None:
         kind = scope["type"]
@@ -48,8 +48,8 @@ class Router:
             return
         path: str = scope.get("path", "")
         if kind == "http":
-            for prefix, app in self.prefix_routes:
-                if path.startswith(prefix):
+            for prefix, suffix, app in self.routes:
+                if path.startswith(prefix) and path.endswith(suffix):
                     await app(scope, receive, send)
                     return
             if path.startswith(settings.STATIC_URL):
@@ -86,4 +86,13 @@ class Router:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-application = Router()
+def build_application() -> Router:
+    from connectors.gateway.app import PREFIX, gateway
+
+    router = Router()
+    router.routes.append((PREFIX, "/mcp", gateway))
+    router.lifespan_hooks.append(gateway.lifespan)
+    return router
+
+
+application = build_application()

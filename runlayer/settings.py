@@ -270,8 +270,13 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "runlayer@localhost")
 
-# Upstream MCP servers: how long a capability sync may take.
+# Upstream MCP servers (gateway and capability sync): how long one call may take, how much an upstream may
+# send back, and how many calls may be in flight to one upstream from one worker process.
 RUNLAYER_UPSTREAM_TIMEOUT_SECONDS = env_int("RUNLAYER_UPSTREAM_TIMEOUT_SECONDS", 30, minimum=1)
+RUNLAYER_MAX_RESPONSE_BYTES = env_int("RUNLAYER_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
+RUNLAYER_UPSTREAM_CONCURRENCY = env_int("RUNLAYER_UPSTREAM_CONCURRENCY", 64, minimum=1)
+# Browser origins allowed to call the MCP endpoints besides RUNLAYER_PUBLIC_URL's own (DNS-rebinding guard).
+RUNLAYER_ALLOWED_ORIGINS = env_list("RUNLAYER_ALLOWED_ORIGINS", [])
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,723 @@
+"""The hosted MCP gateway: ``/api/v1/proxy/<connector id>/mcp``, a raw ASGI endpoint in front of Django.
+
+Per request: transport checks (Host, Origin, size, content type), authentication (API key or OAuth
+token, cached), the protocol era (``initialize`` handshake with a signed session id, or a 2026-07-28
+self-contained request), authorization through ``policies.engine.decide``, forwarding through the
+upstream pool, filtering of lists, and exactly one audit event handed to the batched writer.
+
+Django's middleware does not run here; everything it would check is checked explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from django.conf import settings
+from django.http.request import validate_host
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request, find_duplicated_routing_header
+from mcp_types import CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
+from mcp_types import methods as spec_methods
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
+
+from audit.models import ActionType
+from audit.services import audit_event_build
+from audit.writer import get_writer
+from policies.cache import acurrent_rules
+from policies.engine import CallContext, decide, may_see
+from runlayer.secrets import MissingSecret, resolve_headers
+
+from .identity import Identity, authenticate, credential_from_headers
+from .sessions import session_check, session_issue
+from .state import ConnectorRuntime, connector_runtime, user_secrets
+from .upstream import Limits, UpstreamError, UpstreamPool, UpstreamSpec
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/api/v1/proxy/"
+MAX_BODY = 1024 * 1024
+AUDIT_VALUE_CAP = 4096
+
+# JSON-RPC error codes
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
+UPSTREAM_ERROR = -32000
+
+FORWARDED_METHODS = {
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+}
+NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri", "completion/complete": None}
+AUDIT_ACTIONS = {
+    "tools/list": ActionType.TOOLS_LIST,
+    "resources/list": ActionType.RESOURCES_LIST,
+    "resources/templates/list": ActionType.RESOURCES_LIST,
+    "resources/read": ActionType.RESOURCE_READ,
+    "prompts/list": ActionType.PROMPTS_LIST,
+    "prompts/get": ActionType.PROMPT_GET,
+}
+RESOURCE_TYPES = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource"}
+
+
+class HttpError(Exception):
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, code: int = INVALID_REQUEST
+    ):
+        self.status, self.message, self.headers, self.code = status, message, headers or {}, code
+        super().__init__(message)
+
+
+@dataclass
+class Exchange:
+    """One downstream request as it moves through the gateway; becomes one audit event."""
+
+    connector_id: str
+    started: float = field(default_factory=time.perf_counter)
+    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ip: str | None = None
+    user_agent: str = ""
+    identity: Identity | None = None
+    connector: ConnectorRuntime | None = None
+    era: str = "legacy"
+    protocol_version: str = LATEST_HANDSHAKE_VERSION
+    client_name: str = ""
+    client_version: str = ""
+    method: str = ""
+    item_name: str = ""
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def _capped(value: Any) -> Any:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= AUDIT_VALUE_CAP:
+        return value
+    return {"truncated": True, "size": len(text), "head": text[:AUDIT_VALUE_CAP]}
+
+
+def _allowed_origin(origin: str) -> bool:
+    parsed = urlparse(origin)
+    if not parsed.scheme or not parsed.hostname:
+        return False
+    allowed = {urlparse(settings.PUBLIC_URL).netloc, *getattr(settings, "RUNLAYER_ALLOWED_ORIGINS", [])}
+    if parsed.netloc in allowed or origin in allowed:
+        return True
+    return parsed.hostname in ("localhost", "127.0.0.1", "::1") and urlparse(settings.PUBLIC_URL).hostname in (
+        "localhost",
+        "127.0.0.1",
+        "::1",
+    )
+
+
+class Gateway:
+    """The ASGI app mounted at ``/api/v1/proxy/``. Enter ``lifespan()`` once per process."""
+
+    def __init__(self) -> None:
+        self.pool: UpstreamPool | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        self.pool = UpstreamPool(
+            Limits(
+                call_timeout=float(settings.RUNLAYER_UPSTREAM_TIMEOUT_SECONDS),
+                max_response_bytes=settings.RUNLAYER_MAX_RESPONSE_BYTES,
+                max_concurrency=settings.RUNLAYER_UPSTREAM_CONCURRENCY,
+            )
+        )
+        writer = get_writer()
+        try:
+            yield
+        finally:
+            await self.pool.close()
+            self.pool = None
+            writer.flush(timeout=30)
+
+    # -- ASGI entry ------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive, send) -> None:
+        path: str = scope["path"]
+        rest = path[len(PREFIX) :]
+        connector_id, _, tail = rest.partition("/")
+        if tail != "mcp":
+            await self._send_json(send, 404, {"detail": "Not found."})
+            return
+        try:
+            uuid.UUID(connector_id)
+        except ValueError:
+            await self._send_json(send, 404, {"detail": "Not found."})
+            return
+        ex = Exchange(connector_id=connector_id)
+        try:
+            await self._handle(scope, receive, send, ex)
+        except HttpError as exc:
+            body = (
+                _error(None, exc.code, exc.message)
+                if exc.status != 401
+                else {"error": "unauthorized", "detail": exc.message}
+            )
+            await self._send_json(send, exc.status, body, exc.headers)
+        except Exception:
+            logger.exception("gateway error (correlation %s)", ex.correlation_id)
+            await self._send_json(
+                send, 500, _error(None, INTERNAL_ERROR, f"internal error (correlation id {ex.correlation_id})")
+            )
+
+    async def _handle(self, scope, receive, send, ex: Exchange) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        ex.ip = client[0] if client else None
+        ex.user_agent = headers.get("user-agent", "")[:200]
+        self._check_transport(scope, headers)
+
+        # Authentication first: nothing about the connector is revealed to an anonymous caller.
+        if "access_token" in parse_qs(scope.get("query_string", b"").decode("latin-1")):
+            raise self._unauthorized(ex, "credentials are accepted in headers only, not in the URL")
+        credential = credential_from_headers(headers)
+        if credential is None:
+            raise self._unauthorized(ex, "missing credentials: send an API key or an OAuth bearer token")
+        identity = await authenticate(credential, ip=ex.ip)
+        if identity is None:
+            raise self._unauthorized(ex, "invalid, expired or revoked credentials")
+        ex.identity = identity
+
+        method = scope["method"]
+        if method == "DELETE":
+            self._session_for(headers, ex, required=True)
+            await self._send_json(send, 200, {})
+            return
+        if method == "GET":
+            raise HttpError(
+                405, "this endpoint does not offer a server-to-client stream", headers={"allow": "POST, DELETE"}
+            )
+        if method != "POST":
+            raise HttpError(405, "method not allowed", headers={"allow": "POST, DELETE"})
+
+        content_type = headers.get("content-type", "")
+        if "application/json" not in content_type:
+            raise HttpError(415, "the body must be application/json")
+        accept = headers.get("accept", "")
+        if accept and "application/json" not in accept and "*/*" not in accept:
+            raise HttpError(406, "the client must accept application/json")
+        body = await self._read_body(receive, headers)
+        try:
+            message = json.loads(body)
+        except (ValueError, RecursionError):
+            raise HttpError(400, "Parse error: the body is not valid JSON", code=PARSE_ERROR) from None
+        if isinstance(message, list):
+            raise HttpError(400, "JSON-RPC batches are not supported")
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            raise HttpError(400, "not a JSON-RPC 2.0 message")
+
+        connector = await connector_runtime(ex.connector_id)
+        if connector is None or connector.deployment_mode != "hosted":
+            raise HttpError(404, "no such hosted connector")
+        ex.connector = connector
+
+        rpc_method = message.get("method")
+        request_id = message.get("id")
+        if not isinstance(rpc_method, str):
+            # A response or garbage: clients do not send responses to us (we never ask them anything).
+            await self._send_empty(send, 202)
+            return
+        params = message.get("params")
+        if params is not None and not isinstance(params, dict):
+            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "params must be an object"), status=400)
+            return
+        ex.method = rpc_method
+
+        if "id" not in message:  # a notification: acknowledged, nothing to forward
+            await self._send_empty(send, 202)
+            return
+
+        if rpc_method == "initialize":
+            await self._initialize(send, ex, request_id, params or {})
+            return
+        if self._is_modern(params):
+            rejection = self._modern_rejection(message, headers, scope)
+            if rejection is not None:
+                await self._reply(
+                    send, ex, rejection, status=ERROR_CODE_HTTP_STATUS.get(rejection["error"]["code"], 400)
+                )
+                return
+            meta = params["_meta"]
+            ex.era, ex.protocol_version = "modern", meta[PROTOCOL_VERSION_META_KEY]
+            info = meta.get(CLIENT_INFO_META_KEY) or {}
+            if isinstance(info, dict):
+                ex.client_name, ex.client_version = str(info.get("name", ""))[:200], str(info.get("version", ""))[:100]
+        else:
+            session = self._session_for(headers, ex, required=True)
+            version_header = headers.get("mcp-protocol-version")
+            if version_header is not None and version_header not in HANDSHAKE_PROTOCOL_VERSIONS:
+                raise HttpError(400, f"Bad Request: unsupported MCP-Protocol-Version {version_header!r}")
+            ex.protocol_version = session.protocol_version
+            ex.client_name, ex.client_version = session.client_name, session.client_version
+        if not ex.client_name:
+            ex.client_name = ex.user_agent[:100]
+
+        await self._dispatch(send, ex, request_id, rpc_method, params, headers)
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _check_transport(self, scope, headers: dict[str, str]) -> None:
+        host = headers.get("host", "")
+        hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        if not host or not validate_host(hostname, settings.ALLOWED_HOSTS):
+            raise HttpError(421, "unknown Host")
+        origin = headers.get("origin")
+        if origin and not _allowed_origin(origin):
+            raise HttpError(403, "Origin not allowed")
+
+    def _unauthorized(self, ex: Exchange, reason: str) -> HttpError:
+        self._audit(ex, ActionType.AUTH_FAILED, details={"reason": reason, "user_agent": ex.user_agent})
+        metadata = f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource{PREFIX}{ex.connector_id}/mcp"
+        return HttpError(
+            401,
+            reason,
+            headers={"www-authenticate": f'Bearer error="invalid_token", resource_metadata="{metadata}"'},
+        )
+
+    async def _read_body(self, receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > MAX_BODY:
+                    raise HttpError(413, f"the request body is larger than {MAX_BODY} bytes")
+            except ValueError:
+                raise HttpError(400, "bad Content-Length") from None
+        chunks, size = [], 0
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                raise HttpError(400, "client disconnected")
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise HttpError(413, f"the request body is larger than {MAX_BODY} bytes")
+            chunks.append(chunk)
+            if not event.get("more_body"):
+                return b"".join(chunks)
+
+    def _session_for(self, headers: dict[str, str], ex: Exchange, *, required: bool):
+        session_id = headers.get("mcp-session-id")
+        if not session_id:
+            raise HttpError(400, "Bad Request: missing Mcp-Session-Id (send initialize first)")
+        session = session_check(session_id)
+        assert ex.identity is not None
+        if (
+            session is None
+            or session.connector_id != ex.connector_id
+            or session.user_id != ex.identity.principal.user_id
+        ):
+            # Unknown, forged, expired, or opened by someone else or on another connector: all look the same.
+            raise HttpError(404, "Session not found")
+        return session
+
+    @staticmethod
+    def _is_modern(params: dict[str, Any] | None) -> bool:
+        meta = params.get("_meta") if params else None
+        return isinstance(meta, dict) and PROTOCOL_VERSION_META_KEY in meta
+
+    @staticmethod
+    def _modern_rejection(message: dict[str, Any], headers: dict[str, str], scope) -> dict[str, Any] | None:
+        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        duplicated = find_duplicated_routing_header(raw)
+        if duplicated is not None:
+            return _error(message.get("id"), -32001, f"{duplicated} header appears more than once")
+        verdict = classify_inbound_request(message, headers=headers)
+        if hasattr(verdict, "code"):
+            return _error(message.get("id"), verdict.code, verdict.message, verdict.data)
+        return None
+
+    # -- methods ---------------------------------------------------------------------------------
+    async def _initialize(self, send, ex: Exchange, request_id: Any, params: dict[str, Any]) -> None:
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str):
+            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "protocolVersion is required"), status=400)
+            return
+        negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        info = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+        ex.client_name = str(info.get("name", ""))[:200] or ex.user_agent[:100]
+        ex.client_version = str(info.get("version", ""))[:100]
+        ex.protocol_version = negotiated
+        decision = await self._decide(ex, None, None)
+        if not decision.allowed:
+            self._audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
+            await self._reply(send, ex, _error(request_id, INVALID_REQUEST, decision.reason), status=403)
+            return
+        upstream_info = await self._upstream_info(send, ex, request_id)
+        if upstream_info is None:
+            return
+        assert ex.identity is not None and ex.connector is not None
+        session_id = session_issue(
+            user_id=ex.identity.principal.user_id,
+            agent_id=ex.identity.principal.agent_id,
+            connector_id=ex.connector_id,
+            protocol_version=negotiated,
+            client_name=ex.client_name,
+            client_version=ex.client_version,
+        )
+        result = {
+            "protocolVersion": negotiated,
+            "capabilities": self._advertised_capabilities(upstream_info.capabilities),
+            "serverInfo": {"name": ex.connector.slug, "title": ex.connector.name, "version": str(ex.connector.version)},
+        }
+        if upstream_info.instructions:
+            result["instructions"] = upstream_info.instructions
+        self._audit(ex, ActionType.AUTH_SUCCESS, details={"protocol_version": negotiated})
+        await self._reply(send, ex, {"jsonrpc": "2.0", "id": request_id, "result": result}, session_id=session_id)
+
+    @staticmethod
+    def _advertised_capabilities(upstream: dict[str, Any]) -> dict[str, Any]:
+        """The upstream's capabilities, less what the gateway cannot relay (no server-to-client stream)."""
+        caps: dict[str, Any] = {}
+        for key in ("tools", "prompts"):
+            if key in upstream:
+                caps[key] = {"listChanged": False}
+        if "resources" in upstream:
+            caps["resources"] = {"listChanged": False, "subscribe": False}
+        for key in ("completions", "logging"):
+            if key in upstream:
+                caps[key] = upstream[key] if isinstance(upstream[key], dict) else {}
+        return caps
+
+    async def _decide(self, ex: Exchange, name: str | None, arguments: Any):
+        assert ex.identity is not None
+        rules = await acurrent_rules()
+        ctx = CallContext(
+            principal=ex.identity.principal,
+            connector_id=ex.connector_id,
+            method=ex.method,
+            name=name,
+            arguments=arguments if isinstance(arguments, dict) else None,
+            client_name=ex.client_name,
+            ip=ex.ip,
+        )
+        return decide(rules, ctx)
+
+    async def _upstream(self, ex: Exchange):
+        assert ex.connector is not None and ex.identity is not None and self.pool is not None
+        headers = dict(ex.connector.headers)
+        if any("{{" in v for v in headers.values()):
+            secrets = await user_secrets(ex.identity.principal.user_id) if ex.identity.principal.user_id else {}
+            headers = resolve_headers(headers, secrets)
+        spec = UpstreamSpec(
+            connector_id=ex.connector.id,
+            name=ex.connector.name,
+            transport=ex.connector.transport,
+            url=ex.connector.url,
+            headers=tuple(sorted(headers.items())),
+            version=ex.connector.version,
+        )
+        return self.pool.get(spec)
+
+    async def _upstream_info(self, send, ex: Exchange, request_id: Any):
+        try:
+            upstream = await self._upstream(ex)
+            return await upstream.ready()
+        except MissingSecret as exc:
+            self._audit(
+                ex,
+                ActionType.TOOL_CALL_FAILURE,
+                details={"upstream_error": {"type": "missing_secret", "message": str(exc)}},
+            )
+            await self._reply(send, ex, _error(request_id, INVALID_REQUEST, str(exc)))
+        except UpstreamError as exc:
+            self._audit(
+                ex, ActionType.TOOL_CALL_FAILURE, details={"upstream_error": {"type": exc.kind, "message": str(exc)}}
+            )
+            await self._reply(send, ex, _error(request_id, UPSTREAM_ERROR, str(exc)))
+        return None
+
+    async def _dispatch(self, send, ex: Exchange, request_id, method: str, params, headers) -> None:
+        if method == "ping":
+            await self._reply(send, ex, {"jsonrpc": "2.0", "id": request_id, "result": {}})
+            return
+        if method == "server/discover":
+            await self._discover(send, ex, request_id)
+            return
+        if method not in FORWARDED_METHODS:
+            await self._reply(
+                send,
+                ex,
+                _error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}"),
+                status=404 if ex.era == "modern" else 200,
+            )
+            return
+
+        params = params or {}
+        name_key = NAMED.get(method)
+        name = params.get(name_key) if name_key else None
+        if name is not None and not isinstance(name, str):
+            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, f"{name_key} must be a string"), status=400)
+            return
+        ex.item_name = (name or "")[:500]
+        arguments = params.get("arguments") if method == "tools/call" else None
+        if method == "tools/call" and arguments is not None and not isinstance(arguments, dict):
+            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "arguments must be an object"), status=400)
+            return
+
+        decision = await self._decide(ex, name, arguments)
+        if not decision.allowed:
+            details = {"reason": decision.reason, "rule": decision.rule}
+            if method == "tools/call" and not ex.connector.is_sensitive:
+                details["arguments"] = _capped(arguments)
+            self._audit(ex, ActionType.ACCESS_DENIED, details=details)
+            if method == "tools/call":
+                result = {
+                    "content": [{"type": "text", "text": f"Blocked by Runlayer: {decision.reason}"}],
+                    "isError": True,
+                }
+                await self._reply(
+                    send, ex, self._shape(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
+                )
+            else:
+                await self._reply(
+                    send, ex, _error(request_id, INVALID_REQUEST, f"Blocked by Runlayer: {decision.reason}")
+                )
+            return
+
+        wants_progress = (
+            isinstance(params.get("_meta"), dict)
+            and "progressToken" in params["_meta"]
+            and "text/event-stream" in headers.get("accept", "")
+        )
+        stream = _EventStream(send) if wants_progress else None
+        try:
+            upstream = await self._upstream(ex)
+            response = await upstream.request(method, params, notify=stream.notify if stream else None)
+        except MissingSecret as exc:
+            self._audit_call(ex, method, arguments, None, error=("missing_secret", str(exc)))
+            await self._finish(send, ex, stream, _error(request_id, INVALID_REQUEST, str(exc)))
+            return
+        except UpstreamError as exc:
+            self._audit_call(ex, method, arguments, None, error=(exc.kind, str(exc)))
+            await self._finish(send, ex, stream, _error(request_id, UPSTREAM_ERROR, str(exc)))
+            return
+
+        response["id"] = request_id
+        if "result" in response and isinstance(response["result"], dict):
+            if method == "tools/list":
+                response["result"] = await self._filter_tools(ex, response["result"])
+            response = self._shape(ex, method, response)
+            error = None
+            if method == "tools/call" and response.get("result", {}).get("isError"):
+                error = ("tool_error", "the tool reported an error")
+            self._audit_call(ex, method, arguments, response.get("result"), error=error)
+        else:
+            err = response.get("error") if isinstance(response.get("error"), dict) else {}
+            message = str(err.get("message", "upstream error"))[:500]
+            code = err.get("code") if isinstance(err.get("code"), int) else UPSTREAM_ERROR
+            response = _error(request_id, code, message)
+            self._audit_call(ex, method, arguments, None, error=("rpc_error", message))
+        await self._finish(send, ex, stream, response)
+
+    async def _filter_tools(self, ex: Exchange, result: dict[str, Any]) -> dict[str, Any]:
+        tools = result.get("tools")
+        if not isinstance(tools, list):
+            return result
+        assert ex.identity is not None
+        rules = await acurrent_rules()
+        ctx = CallContext(
+            principal=ex.identity.principal,
+            connector_id=ex.connector_id,
+            method="tools/call",
+            client_name=ex.client_name,
+            ip=ex.ip,
+        )
+        names = [t.get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        allowed = set(may_see(rules, ctx, names))
+        return {**result, "tools": [t for t in tools if isinstance(t, dict) and t.get("name") in allowed]}
+
+    async def _discover(self, send, ex: Exchange, request_id) -> None:
+        info = await self._upstream_info(send, ex, request_id)
+        if info is None:
+            return
+        assert ex.connector is not None
+        result = {
+            "supportedVersions": list(MODERN_PROTOCOL_VERSIONS),
+            "capabilities": self._advertised_capabilities(info.capabilities),
+            "cacheScope": "private",
+            "ttlMs": 0,
+            "resultType": "complete",
+            "_meta": {SERVER_INFO_META_KEY: {"name": ex.connector.slug, "version": str(ex.connector.version)}},
+        }
+        if info.instructions:
+            result["instructions"] = info.instructions
+        await self._reply(send, ex, {"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    def _shape(self, ex: Exchange, method: str, response: dict[str, Any]) -> dict[str, Any]:
+        """The result in the shape of the client's protocol era (the upstream may speak the other one)."""
+        result = response.get("result")
+        if not isinstance(result, dict):
+            return response
+        modern_client = ex.era == "modern"
+        modern_result = "resultType" in result
+        if modern_client == modern_result and (
+            not modern_client or SERVER_INFO_META_KEY in (result.get("_meta") or {})
+        ):
+            return response
+        try:
+            if modern_client:
+                # Fields a 2026-era result requires; models that do not define them ignore them.
+                data = {"ttlMs": 0, "cacheScope": "private", "resultType": "complete", **result}
+                shaped = spec_methods.serialize_server_result(method, ex.protocol_version, data)
+                shaped.setdefault("resultType", "complete")
+                meta = shaped.get("_meta") if isinstance(shaped.get("_meta"), dict) else {}
+                assert ex.connector is not None
+                shaped["_meta"] = {
+                    **meta,
+                    SERVER_INFO_META_KEY: {"name": ex.connector.slug, "version": str(ex.connector.version)},
+                }
+            else:
+                shaped = spec_methods.serialize_server_result(method, ex.protocol_version, result)
+                shaped.pop("resultType", None)
+                meta = shaped.get("_meta")
+                if isinstance(meta, dict):
+                    meta.pop(SERVER_INFO_META_KEY, None)
+                    if not meta:
+                        shaped.pop("_meta")
+        except (KeyError, ValueError):
+            return response  # not a spec method for this version: pass through as it is
+        return {**response, "result": shaped}
+
+    # -- replies and audit -----------------------------------------------------------------------
+    async def _finish(self, send, ex: Exchange, stream: _EventStream | None, message: dict[str, Any]) -> None:
+        if stream is not None and stream.started:
+            await stream.close_with(message)
+        else:
+            await self._reply(send, ex, message)
+
+    async def _reply(
+        self, send, ex: Exchange, message: dict[str, Any], *, status: int = 200, session_id: str | None = None
+    ) -> None:
+        headers = {}
+        if session_id:
+            headers["mcp-session-id"] = session_id
+        await self._send_json(send, status, message, headers)
+
+    @staticmethod
+    async def _send_json(send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        payload = _json(body)
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        for key, value in (headers or {}).items():
+            raw.append((key.encode("latin-1"), value.encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    async def _send_empty(send, status: int) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _audit_call(
+        self, ex: Exchange, method: str, arguments: Any, result: Any, *, error: tuple[str, str] | None
+    ) -> None:
+        details: dict[str, Any] = {}
+        sensitive = ex.connector is not None and ex.connector.is_sensitive
+        if method == "tools/call":
+            action = ActionType.TOOL_CALL_FAILURE if error else ActionType.TOOL_CALL_SUCCESS
+            if not sensitive:
+                details["arguments"] = _capped(arguments)
+                if result is not None:
+                    details["result"] = _capped(result)
+            else:
+                details["redacted"] = True
+        else:
+            action = AUDIT_ACTIONS.get(method, ActionType.TOOL_CALL_FAILURE if error else ActionType.TOOL_CALL_SUCCESS)
+            if method == "tools/list" and isinstance(result, dict):
+                details["tool_count"] = len(result.get("tools") or [])
+        if error:
+            details["upstream_error"] = {"type": error[0], "message": error[1]}
+        self._audit(ex, action, details=details)
+
+    def _audit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
+        identity = ex.identity
+        details.setdefault("method", ex.method)
+        details.setdefault("protocol_version", ex.protocol_version)
+        event = audit_event_build(
+            action_type=action,
+            actor=None,
+            server=None,
+            resource_type=RESOURCE_TYPES.get(ex.method, "server"),
+            resource_name=ex.item_name,
+            details=details,
+            ip_address=ex.ip,
+            client_name=ex.client_name,
+            client_version=ex.client_version,
+            correlation_id=ex.correlation_id,
+            duration_ms=round((time.perf_counter() - ex.started) * 1000, 3),
+            agent_id=identity.principal.agent_id if identity else None,
+        )
+        if identity is not None:
+            event.actor_id = identity.principal.user_id
+            event.actor_email = identity.principal.email
+            event.actor_name = identity.display_name
+        event.server_id = uuid.UUID(ex.connector_id)
+        if ex.connector is not None:
+            event.server_name = ex.connector.name
+            event.details.setdefault("server_name", ex.connector.name)
+        get_writer().submit(event)
+
+
+class _EventStream:
+    """A downstream SSE response, started when the first progress notification arrives."""
+
+    def __init__(self, send) -> None:
+        self.send = send
+        self.started = False
+
+    async def _start(self) -> None:
+        if not self.started:
+            self.started = True
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+                }
+            )
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        await self._start()
+        await self.send(
+            {
+                "type": "http.response.body",
+                "body": b"event: message\ndata: " + _json(message) + b"\n\n",
+                "more_body": True,
+            }
+        )
+
+    async def close_with(self, message: dict[str, Any]) -> None:
+        await self._start()
+        await self.send(
+            {
+                "type": "http.response.body",
+                "body": b"event: message\ndata: " + _json(message) + b"\n\n",
+                "more_body": False,
+            }
+        )
+
+
+gateway = Gateway()

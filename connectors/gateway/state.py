@@ -1,0 +1,84 @@
+"""What the gateway needs from the database, cached per process and refreshed when the config version moves.
+
+Connector runtime configuration and users' secrets are read once per configuration version; a request
+on the hot path touches no database unless something changed since the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from runlayer.cache_version import aread_config_version
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRuntime:
+    id: str
+    name: str
+    slug: str
+    status: str
+    deployment_mode: str
+    transport: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    is_sensitive: bool
+    version: int
+
+
+_connectors: dict[str, tuple[int, ConnectorRuntime | None]] = {}
+_secrets: dict[int, tuple[int, dict[str, str]]] = {}
+
+
+def _load_connector(connector_id: str) -> ConnectorRuntime | None:
+    from connectors.models import Connector
+
+    close_old_connections()
+    c = Connector.objects.filter(pk=connector_id).first()
+    if c is None:
+        return None
+    return ConnectorRuntime(
+        id=str(c.id),
+        name=c.name,
+        slug=c.slug,
+        status=c.status,
+        deployment_mode=c.deployment_mode,
+        transport=c.transport,
+        url=c.url,
+        headers=tuple(sorted((c.headers or {}).items())),
+        is_sensitive=c.is_sensitive,
+        version=c.version,
+    )
+
+
+def _load_secrets(user_id: int) -> dict[str, str]:
+    from runlayer.secrets import user_secrets_of
+
+    close_old_connections()
+    return user_secrets_of(user_id)
+
+
+async def connector_runtime(connector_id: str) -> ConnectorRuntime | None:
+    version = await aread_config_version()
+    cached = _connectors.get(connector_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    runtime = await sync_to_async(_load_connector, thread_sensitive=False)(connector_id)
+    if len(_connectors) > 10_000:
+        _connectors.clear()
+    _connectors[connector_id] = (version, runtime)
+    return runtime
+
+
+async def user_secrets(user_id: int) -> dict[str, str]:
+    version = await aread_config_version()
+    cached = _secrets.get(user_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    values = await sync_to_async(_load_secrets, thread_sensitive=False)(user_id)
+    if len(_secrets) > 10_000:
+        _secrets.clear()
+    _secrets[user_id] = (version, values)
+    return values
