@@ -56,12 +56,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["user", "name", "expires_at"]
-        return ["id", "user", "name", "prefix", "expires_at", "created_at", "last_used_at", "last_used_ip", "revoked_at"]
+        return [
+            "id",
+            "user",
+            "name",
+            "prefix",
+            "expires_at",
+            "created_at",
+            "last_used_at",
+            "last_used_ip",
+            "revoked_at",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["id", "user", "name", "prefix", "expires_at", "created_at", "last_used_at", "last_used_ip", "revoked_at"]
+        return [
+            "id",
+            "user",
+            "name",
+            "prefix",
+            "expires_at",
+            "created_at",
+            "last_used_at",
+            "last_used_ip",
+            "revoked_at",
+        ]
 
     def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
         if change:
@@ -101,7 +121,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 class UserSecretForm(forms.ModelForm):
     new_value = forms.CharField(
-        label="Value", required=False, widget=forms.PasswordInput(render_value=False),
+        label="Value",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Write-only. Leave empty to keep the stored value.",
     )
 

@@ -1,8 +1,8 @@
 """Manage API keys from the shell.
 
-    python manage.py apikey create --user alice [--name laptop]   # prints only the key
-    python manage.py apikey list [--user alice]
-    python manage.py apikey revoke <key id or prefix>
+python manage.py apikey create --user alice [--name laptop]   # prints only the key
+python manage.py apikey list [--user alice]
+python manage.py apikey revoke <key id or prefix>
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class Command(BaseCommand):
         for key in qs:
             state = "active" if key.is_active else ("revoked" if key.revoked_at else "expired")
             last = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-            self.stdout.write(f"{key.id}  {key.prefix}…  {key.user.get_username():<20} {state:<8} last used {last}  {key.name}")
+            self.stdout.write(
+                f"{key.id}  {key.prefix}…  {key.user.get_username():<20} {state:<8} last used {last}  {key.name}"
+            )
 
     def _revoke(self, ref: str) -> None:
         q = Q(prefix=ref)
