@@ -38,7 +38,15 @@ class ServerIdFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["timestamp", "action_type", "actor_name", "server_name", "resource_name", "client_name", "duration_ms"]
+    list_display = [
+        "timestamp",
+        "action_type",
+        "actor_name",
+        "server_name",
+        "resource_name",
+        "client_name",
+        "duration_ms",
+    ]
     list_filter = ["action_type", ServerIdFilter]
     search_fields = ["=correlation_id", "=actor_email", "=resource_name"]
     paginator = CheapPaginator

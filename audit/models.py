@@ -70,7 +70,12 @@ class AuditEvent(models.Model):
     timestamp = models.DateTimeField(db_index=True)
     action_type = models.CharField(max_length=64, choices=ActionType.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     actor_email = models.CharField(max_length=254, blank=True)
     actor_name = models.CharField(max_length=300, blank=True)

@@ -1,10 +1,12 @@
 """The batched audit writer: takes events off the request path and inserts them in bulk.
 
-``submit()`` costs an append to a buffer. A background thread inserts what has accumulated every
-``interval`` seconds, or as soon as ``batch_size`` events are waiting, with one ``bulk_create``. Memory
-is bounded: when ``max_pending`` events are waiting, ``submit()`` blocks until the writer catches up
-(back-pressure, never loss). A failed insert is retried with backoff; the events stay buffered meanwhile.
-``close()`` (called at ASGI shutdown and at interpreter exit) flushes everything that was submitted.
+``submit()`` costs an append to a buffer; it takes an unsaved ``AuditEvent`` or a dict of its field
+values (the gateway's hot path passes dicts: the model instances are built on the writer's thread).
+A background thread inserts what has accumulated every ``interval`` seconds, or as soon as
+``batch_size`` events are waiting, with one ``bulk_create``. Memory is bounded: when ``max_pending``
+events are waiting, ``submit()`` blocks until the writer catches up (back-pressure, never loss). A failed
+insert is retried with backoff; the events stay buffered meanwhile. ``close()`` (called at ASGI shutdown
+and at interpreter exit) flushes everything that was submitted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class AuditWriter:
         self.batch_size = batch_size
         self.interval = interval
         self.max_pending = max_pending
-        self._pending: deque[AuditEvent] = deque()
+        self._pending: deque[AuditEvent | dict] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -35,7 +37,7 @@ class AuditWriter:
         self.written = 0
 
     # -- producer side -------------------------------------------------------------------------
-    def submit(self, event: AuditEvent) -> None:
+    def submit(self, event: AuditEvent | dict) -> None:
         with self._cond:
             self._ensure_thread()
             while len(self._pending) >= self.max_pending and not self._closing:
@@ -83,7 +85,7 @@ class AuditWriter:
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._thread.start()
 
-    def _take_batch(self) -> list[AuditEvent]:
+    def _take_batch(self) -> list[AuditEvent | dict]:
         with self._cond:
             while not self._pending and not self._closing:
                 self._cond.wait(timeout=self.interval)
@@ -112,7 +114,8 @@ class AuditWriter:
         finally:
             connection.close()
 
-    def _write(self, batch: list[AuditEvent]) -> None:
+    def _write(self, items: list[AuditEvent | dict]) -> None:
+        batch = [AuditEvent(**item) if isinstance(item, dict) else item for item in items]
         delay = 0.05
         while True:
             try:

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 
 server = MCPServer(
@@ -28,18 +29,32 @@ server = MCPServer(
 )
 
 
-def _record(tool: str, arguments: dict[str, Any]) -> None:
+def _record(tool: str, arguments: dict[str, Any], ctx: Context | None = None) -> None:
     path = os.environ.get("DEMO_RECORD_FILE")
     if not path:
         return
+    headers: dict[str, str] = {}
+    request = getattr(ctx.request_context, "request", None) if ctx is not None else None
+    if request is not None:
+        headers = dict(request.headers)
+    entry = {"tool": tool, "arguments": arguments, "headers": headers, "env": dict(os.environ), "at": time.time()}
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"tool": tool, "arguments": arguments, "at": time.time()}) + "\n")
+        fh.write(json.dumps(entry) + "\n")
 
 
 @server.tool(description="Echo the given text back.")
-def echo(text: str) -> str:
-    _record("echo", {"text": text})
+def echo(text: str, ctx: Context) -> str:
+    _record("echo", {"text": text}, ctx)
     return text
+
+
+@server.tool(description="Count to `steps`, reporting progress after each step.")
+async def count(steps: int, ctx: Context) -> str:
+    _record("count", {"steps": steps}, ctx)
+    for i in range(1, max(0, min(steps, 100)) + 1):
+        await ctx.report_progress(i, steps, f"step {i}")
+        await asyncio.sleep(0.01)
+    return f"counted to {steps}"
 
 
 @server.tool(description="Add two integers.")

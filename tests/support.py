@@ -71,3 +71,105 @@ def demo_server(
         args.append("--stateless")
     with running(args, port=port, env=env):
         yield f"http://127.0.0.1:{port}/sse" if transport == "sse" else f"http://127.0.0.1:{port}/mcp"
+
+
+BOOTSTRAP = """
+import json
+from django.contrib.auth.models import Group, User
+from runlayer.services import api_key_create
+out = {}
+admin = User.objects.create_user("root", "root@example.com", "x", is_staff=True, is_superuser=True)
+out["root"] = api_key_create(user=admin, name="harness").key
+team = Group.objects.create(name="team")
+for name in USERS:
+    user = User.objects.create_user(name, f"{name}@example.com")
+    out[name] = api_key_create(user=user, name="harness").key
+print("BOOTSTRAP" + json.dumps(out))
+"""
+
+
+class RunlayerServer:
+    """A running Runlayer (uvicorn, real ASGI) on its own database, driven over HTTP like a client would."""
+
+    def __init__(self, url: str, keys: dict[str, str], env: dict[str, str], data_dir: Path) -> None:
+        self.url, self.keys, self.env, self.data_dir = url, keys, env, data_dir
+
+    def api(self, method: str, path: str, *, user: str = "root", **kwargs):
+        import httpx
+
+        headers = {"x-runlayer-api-key": self.keys[user], **kwargs.pop("headers", {})}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def create_connector(self, *, url: str, transport: str = "streaming-http", users: list[str] = (), **extra) -> str:
+        body = {"name": extra.pop("name", f"upstream-{free_port()}"), "deployment_mode": "hosted",
+                "transport_type": transport, "url": url, "status": "active", **extra}
+        resp = self.api("POST", "/api/v1/servers", json=body)
+        assert resp.status_code == 201, resp.text
+        connector_id = resp.json()["id"]
+        if users:
+            resp = self.api("PUT", f"/api/v1/servers/{connector_id}/access", json={"users": list(users)})
+            assert resp.status_code == 200, resp.text
+        return connector_id
+
+    def mcp_url(self, connector_id: str) -> str:
+        return f"{self.url}/api/v1/proxy/{connector_id}/mcp"
+
+    def audit(self, *, wait_for: int | None = None, timeout: float = 10.0, **filters) -> list[dict]:
+        """Audit events (newest first); with ``wait_for``, polls until at least that many match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            params = {"limit": 2000, **filters}
+            data = self.api("GET", "/api/v1/auditlogs", params=params).json()["data"]
+            if wait_for is None or len(data) >= wait_for or time.monotonic() > deadline:
+                return data
+            time.sleep(0.1)
+
+
+def _database_url_for_server() -> str | None:
+    """A fresh PostgreSQL database when the suite runs against PostgreSQL; None means SQLite in the data dir."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    import uuid
+
+    import psycopg
+
+    name = f"rl_srv_{uuid.uuid4().hex[:12]}"
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def runlayer_server(
+    *, workers: int = 1, users: tuple[str, ...] = ("alice", "bob"), env: dict[str, str] | None = None,
+    tmp_dir: Path | None = None,
+) -> Iterator[RunlayerServer]:
+    import json
+    import tempfile
+
+    data_dir = Path(tempfile.mkdtemp(prefix="runlayer-", dir=tmp_dir))
+    port = free_port()
+    server_env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)},
+        "RUNLAYER_DATA_DIR": str(data_dir),
+        "RUNLAYER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RUNLAYER_CACHE_CHECK_SECONDS": "0",
+        **(env or {}),
+    }
+    server_env.pop("DATABASE_URL", None)
+    database_url = _database_url_for_server()
+    if database_url:
+        server_env["DATABASE_URL"] = database_url
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=server_env, check=True, timeout=300)
+    script = f"USERS = {list(users)!r}\n" + BOOTSTRAP
+    out = subprocess.run([*manage, "shell", "-c", script], cwd=ROOT, env=server_env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    keys = json.loads(out.split("BOOTSTRAP", 1)[1])
+    args = [sys.executable, "-m", "uvicorn", "runlayer.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    log = data_dir / "server.log"
+    with running(args, port=port, env=server_env, log=log):
+        yield RunlayerServer(f"http://127.0.0.1:{port}", keys, server_env, data_dir)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -28,7 +29,6 @@ from mcp_types import methods as spec_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
 from audit.models import ActionType
-from audit.services import audit_event_build
 from audit.writer import get_writer
 from policies.cache import acurrent_rules
 from policies.engine import CallContext, decide, may_see
@@ -653,32 +653,39 @@ class Gateway:
         self._audit(ex, action, details=details)
 
     def _audit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
+        """Hand one event to the batched writer (a plain dict: the model is built off the event loop)."""
         identity = ex.identity
+        principal = identity.principal if identity else None
+        server_name = ex.connector.name if ex.connector is not None else ""
         details.setdefault("method", ex.method)
         details.setdefault("protocol_version", ex.protocol_version)
-        event = audit_event_build(
-            action_type=action,
-            actor=None,
-            server=None,
-            resource_type=RESOURCE_TYPES.get(ex.method, "server"),
-            resource_name=ex.item_name,
-            details=details,
-            ip_address=ex.ip,
-            client_name=ex.client_name,
-            client_version=ex.client_version,
-            correlation_id=ex.correlation_id,
-            duration_ms=round((time.perf_counter() - ex.started) * 1000, 3),
-            agent_id=identity.principal.agent_id if identity else None,
+        details.setdefault("correlation_id", ex.correlation_id)
+        if server_name:
+            details.setdefault("server_name", server_name)
+        if ex.item_name:
+            details.setdefault("resource_name", ex.item_name)
+        if ex.client_name:
+            details.setdefault("client_name", ex.client_name)
+        get_writer().submit(
+            {
+                "timestamp": datetime.now(UTC),
+                "action_type": str(action),
+                "actor_id": principal.user_id if principal else None,
+                "actor_email": principal.email if principal else "",
+                "actor_name": identity.display_name if identity else "",
+                "agent_id": principal.agent_id if principal else None,
+                "server_id": uuid.UUID(ex.connector_id),
+                "server_name": server_name,
+                "resource_type": RESOURCE_TYPES.get(ex.method, "server"),
+                "resource_name": ex.item_name,
+                "client_name": ex.client_name[:200],
+                "client_version": ex.client_version[:100],
+                "correlation_id": ex.correlation_id,
+                "ip_address": ex.ip,
+                "duration_ms": round((time.perf_counter() - ex.started) * 1000, 3),
+                "details": details,
+            }
         )
-        if identity is not None:
-            event.actor_id = identity.principal.user_id
-            event.actor_email = identity.principal.email
-            event.actor_name = identity.display_name
-        event.server_id = uuid.UUID(ex.connector_id)
-        if ex.connector is not None:
-            event.server_name = ex.connector.name
-            event.details.setdefault("server_name", ex.connector.name)
-        get_writer().submit(event)
 
 
 class _EventStream:

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin, urlparse, urlsplit
 
 import httpx2
 from mcp.shared.inbound import NAME_BEARING_METHODS, encode_header_value
@@ -34,6 +34,7 @@ from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOC
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from .breaker import CircuitBreaker
+from .http1 import ConnectionPool, Response
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ class Upstream:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _ready_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _slots: asyncio.Semaphore | None = None
+    _pool: ConnectionPool | None = None
+    _path: str = "/"
     # legacy HTTP+SSE transport
     _sse_task: asyncio.Task | None = None
     _sse_endpoint: str | None = None
@@ -170,10 +173,26 @@ class Upstream:
             self._sse_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._sse_task
-        if self.session_id and self.spec.transport == "streaming-http":
-            with contextlib.suppress(Exception):
-                await self.client.delete(self.spec.url, headers=self._headers(None, None), timeout=2.0)
+        if self._pool is not None:
+            if self.session_id:
+                with contextlib.suppress(Exception):
+                    response = await asyncio.wait_for(
+                        self._pool.request("DELETE", self._path, self._headers(None, None)), 2.0
+                    )
+                    await response.aclose()
+            await self._pool.aclose()
         await self.client.aclose()
+
+    def _http(self) -> ConnectionPool:
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                self.spec.url,
+                max_connections=self.limits.max_concurrency + 4,
+                connect_timeout=self.limits.connect_timeout,
+            )
+            parts = urlsplit(self.spec.url)
+            self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return self._pool
 
     # -- guards ----------------------------------------------------------------------------------
     async def _guarded(self, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -297,8 +316,7 @@ class Upstream:
         if self.spec.transport == "sse":
             return await self._post_sse(message, expect_response=expect_response, notify=notify)
         body = json.dumps(message, separators=(",", ":")).encode()
-        request = self.client.build_request("POST", self.spec.url, content=body, headers=self._headers(message, modern))
-        response = await self.client.send(request, stream=True)
+        response = await self._http().request("POST", self._path, self._headers(message, modern), body)
         try:
             if initialize:
                 self.session_id = response.headers.get("mcp-session-id")
@@ -317,9 +335,9 @@ class Upstream:
         finally:
             await response.aclose()
 
-    async def _read_capped(self, response: httpx2.Response) -> bytes:
+    async def _read_capped(self, response: Response) -> bytes:
         chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self.limits.max_response_bytes:
                 raise UpstreamError("too_large", f"the MCP server {self.spec.name!r} sent more than the size limit")
@@ -335,11 +353,9 @@ class Upstream:
             raise UpstreamError("protocol", f"the MCP server {self.spec.name!r} sent a malformed answer")
         return message
 
-    async def _read_sse_response(
-        self, response: httpx2.Response, request_id: Any, notify: Notify | None
-    ) -> dict[str, Any]:
+    async def _read_sse_response(self, response: Response, request_id: Any, notify: Notify | None) -> dict[str, Any]:
         size = 0
-        async for data in _sse_data(response.aiter_lines()):
+        async for data in _sse_data(response.iter_lines()):
             size += len(data)
             if size > self.limits.max_response_bytes:
                 raise UpstreamError("too_large", f"the MCP server {self.spec.name!r} sent more than the size limit")

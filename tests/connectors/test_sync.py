@@ -14,7 +14,7 @@ from tests.support import demo_server, free_port
 
 pytestmark = [pytest.mark.django_db]
 
-DEMO_TOOLS = {"echo", "add", "sleep_ms", "fail", "read_env"}
+DEMO_TOOLS = {"echo", "count", "add", "sleep_ms", "fail", "read_env"}
 
 
 @pytest.mark.parametrize(
@@ -37,9 +37,9 @@ def test_sync_reads_tools_resources_and_prompts(admin_user, transport, json_resp
     assert {c.name for c in caps.filter(kind="prompt")} == {"summarize"}
     echo = caps.get(kind="tool", name="echo").definition
     assert echo["inputSchema"]["properties"]["text"]["type"] == "string"  # wire shape, camelCase
-    assert len(changes.added) == 8
+    assert len(changes.added) == 9
     event = AuditEvent.objects.get(action_type="server_capabilities_synced")
-    assert event.actor == admin_user and len(event.details["added"]) == 8
+    assert event.actor == admin_user and len(event.details["added"]) == 9
 
 
 def test_resync_of_unchanged_server_reports_no_change(admin_user):
