@@ -551,6 +551,11 @@ class Gateway:
         return {**result, "tools": [t for t in tools if isinstance(t, dict) and t.get("name") in allowed]}
 
     async def _discover(self, send, ex: Exchange, request_id) -> None:
+        decision = await self._decide(ex, None, None)
+        if not decision.allowed:
+            self._audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
+            await self._reply(send, ex, _error(request_id, INVALID_REQUEST, decision.reason), status=403)
+            return
         info = await self._upstream_info(send, ex, request_id)
         if info is None:
             return

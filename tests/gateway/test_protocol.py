@@ -1,0 +1,132 @@
+"""Real MCP clients (the SDK, both protocol eras) through the gateway to real upstreams."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from mcp import MCPError
+
+from tests.support import demo_server
+
+from .conftest import mcp_client, recorded
+
+ERAS = ["legacy", "2026-07-28"]
+
+
+@pytest.mark.parametrize("mode", ERAS)
+def test_whole_protocol_through_the_gateway(server, connector, mode):
+    async def scenario():
+        async with mcp_client(server.mcp_url(connector), server.keys["alice"], mode=mode) as client:
+            tools = (await client.list_tools()).tools
+            assert {t.name for t in tools} >= {"echo", "add", "count"}
+            result = await client.session.call_tool("add", {"a": 2, "b": 40})
+            assert result.content[0].text == "42" and not result.is_error
+            assert result.structured_content == {"result": 42}
+            resources = (await client.list_resources()).resources
+            assert [r.uri for r in resources] == ["demo://readme"]
+            templates = (await client.list_resource_templates()).resource_templates
+            assert templates[0].uri_template == "demo://greeting/{name}"
+            read = await client.read_resource("demo://greeting/Ada")
+            assert read.contents[0].text == "Hello, Ada!"
+            prompts = (await client.list_prompts()).prompts
+            assert prompts[0].name == "summarize"
+            got = await client.get_prompt("summarize", {"text": "MCP"})
+            assert "MCP" in got.messages[0].content.text
+            failed = await client.session.call_tool("fail", {"message": "nope"})
+            assert failed.is_error
+            if mode == "legacy":
+                await client.send_ping()
+
+    anyio.run(scenario)
+    events = server.audit(server_id=connector, wait_for=1, action_type="resource_read")
+    assert events and events[0]["actor_info"]["email"] == "alice@example.com"
+
+
+@pytest.mark.parametrize("upstream_transport", ["sse", "json"])
+@pytest.mark.parametrize("mode", ERAS)
+def test_other_upstream_transports(server, mode, upstream_transport):
+    kwargs = {"transport": "sse"} if upstream_transport == "sse" else {"json_response": True, "stateless": True}
+    with demo_server(**kwargs) as url:
+        cid = server.create_connector(
+            url=url, users=["alice"], transport="sse" if upstream_transport == "sse" else "streaming-http"
+        )
+
+        async def scenario():
+            async with mcp_client(server.mcp_url(cid), server.keys["alice"], mode=mode) as client:
+                assert "echo" in {t.name for t in (await client.list_tools()).tools}
+                result = await client.session.call_tool("echo", {"text": "hi"})
+                assert result.content[0].text == "hi"
+                assert (await client.read_resource("demo://readme")).contents[0].text.startswith("The Runlayer")
+
+        anyio.run(scenario)
+
+
+def test_progress_notifications_are_relayed(server, connector):
+    seen: list[float] = []
+
+    async def on_progress(progress, total, message):
+        seen.append(progress)
+
+    async def scenario():
+        async with mcp_client(server.mcp_url(connector), server.keys["alice"]) as client:
+            result = await client.session.call_tool("count", {"steps": 3}, progress_callback=on_progress)
+            assert result.content[0].text == "counted to 3"
+
+    anyio.run(scenario)
+    assert seen == [1, 2, 3]
+
+
+def test_advertised_capabilities_follow_the_upstream(server, connector):
+    async def scenario():
+        async with mcp_client(server.mcp_url(connector), server.keys["alice"]) as client:
+            caps = client.server_capabilities
+            assert caps.tools is not None and caps.resources is not None and caps.prompts is not None
+            assert client.server_info.name == "demo"
+
+    anyio.run(scenario)
+
+
+def test_the_callers_credentials_never_reach_the_upstream(server, connector, record_file):
+    key = server.keys["alice"]
+
+    async def scenario():
+        async with mcp_client(server.mcp_url(connector), key) as client:
+            await client.session.call_tool("echo", {"text": "who am i"})
+
+    anyio.run(scenario)
+    calls = [c for c in recorded(record_file) if c["arguments"].get("text") == "who am i"]
+    assert len(calls) == 1
+    headers = {k.lower(): v for k, v in calls[0]["headers"].items()}
+    assert "x-runlayer-api-key" not in headers and "authorization" not in headers
+    assert key not in str(headers)
+    # …nor in the audit trail or the server's log
+    events = server.api("GET", "/api/v1/auditlogs", params={"limit": 2000}).text
+    assert key not in events
+    assert key not in (server.data_dir / "server.log").read_text()
+
+
+def test_denied_call_never_reaches_the_upstream(server, connector, record_file):
+    async def scenario():
+        async with mcp_client(server.mcp_url(connector), server.keys["bob"], mode="2026-07-28") as client:
+            result = await client.session.call_tool("echo", {"text": "from bob"})
+            assert result.is_error and "do not have access" in result.content[0].text
+            with pytest.raises(MCPError, match="do not have access"):
+                await client.list_tools()
+
+    anyio.run(scenario)
+    assert not [c for c in recorded(record_file) if c["arguments"].get("text") == "from bob"]
+    denied = server.audit(action_type="access_denied", server_id=connector, wait_for=2)
+    assert {e["actor_info"]["email"] for e in denied} == {"bob@example.com"}
+    call = next(e for e in denied if e["details"]["method"] == "tools/call")
+    assert "do not have access" in call["details"]["reason"] and call["resource_info"]["name"] == "echo"
+
+
+def test_unassigned_user_cannot_open_a_session(server, connector):
+    import httpx
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    resp = httpx.post(server.mcp_url(connector), json=body, headers={"x-runlayer-api-key": server.keys["bob"],
+                                                                     "accept": "application/json, text/event-stream"})
+    assert resp.status_code == 403
+    assert "do not have access" in resp.json()["error"]["message"] and "mcp-session-id" not in resp.headers
