@@ -20,7 +20,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """The variable's value; unset and empty both mean the default (so a copied .env.example is harmless)."""
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -186,7 +187,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sync-hosted-capabilities": {
         "task": "connectors.tasks.sync_all_hosted_capabilities",
-        "schedule": env_int("RUNLAYER_CAPABILITY_SYNC_SECONDS", 3600, minimum=30),
+        "schedule": env_int("RUNLAYER_CAPABILITY_SYNC_SECONDS", 3600, minimum=1),
     },
 }
 

@@ -53,9 +53,9 @@ def test_production_settings_pass_check_deploy(tmp_path):
 
 def test_apikey_create_prints_only_the_key_on_stdout(tmp_path):
     assert run_manage("migrate", "-v0", env={}, tmp_path=tmp_path).returncode == 0
-    created = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", "from django.contrib.auth.models import User; User.objects.create(username='sam')"],
-        cwd=ROOT, env={**os.environ, "RUNLAYER_DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
+    created = run_manage(
+        "shell", "-c", "from django.contrib.auth.models import User; User.objects.create(username='sam')",
+        env={}, tmp_path=tmp_path,
     )
     assert created.returncode == 0, created.stderr
     result = run_manage("apikey", "create", "--user", "sam", env={}, tmp_path=tmp_path)
