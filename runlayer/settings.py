@@ -206,7 +206,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -247,6 +247,12 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # MCP clients register themselves (RFC 7591) and then run the authorization-code flow with PKCE.
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "OIDC_ISS_ENDPOINT": PUBLIC_URL,
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Runlayer",
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https", "cursor", "vscode", "vscode-insiders"],
 }
 # MCP clients are native apps that receive the authorization code on http://127.0.0.1:<port> (RFC 8252),
 # so plain-http redirect URIs stay allowed; the check that warns about it is silenced on purpose.

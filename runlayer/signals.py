@@ -18,6 +18,11 @@ def _bump(**kwargs) -> None:
 
 
 def connect_cache_invalidation() -> None:
+    from oauth2_provider.models import get_access_token_model
+
+    AccessToken = get_access_token_model()
+    # A revoked OAuth token must fail on its next use in every worker.
+    post_delete.connect(_bump, sender=AccessToken, dispatch_uid="runlayer-token-deleted", weak=False)
     User = get_user_model()
     post_save.connect(_bump, sender=User, dispatch_uid="runlayer-user-saved", weak=False)
     post_delete.connect(_bump, sender=User, dispatch_uid="runlayer-user-deleted", weak=False)

@@ -82,7 +82,7 @@ admin = User.objects.create_user("root", "root@example.com", "x", is_staff=True,
 out["root"] = api_key_create(user=admin, name="harness").key
 team = Group.objects.create(name="team")
 for name in USERS:
-    user = User.objects.create_user(name, f"{name}@example.com")
+    user = User.objects.create_user(name, f"{name}@example.com", f"pw-{name}")
     out[name] = api_key_create(user=user, name="harness").key
 print("BOOTSTRAP" + json.dumps(out))
 """
