@@ -35,7 +35,11 @@ class Session:
     def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         self.url = url
         self.client = httpx.AsyncClient(
-            headers={"accept": "application/json, text/event-stream", "content-type": "application/json", **(headers or {})},
+            headers={
+                "accept": "application/json, text/event-stream",
+                "content-type": "application/json",
+                **(headers or {}),
+            },
             timeout=60,
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
         )
@@ -50,7 +54,12 @@ class Session:
 
     async def call(self, name: str, arguments: dict) -> float:
         self.ids += 1
-        body = {"jsonrpc": "2.0", "id": self.ids, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+        body = {
+            "jsonrpc": "2.0",
+            "id": self.ids,
+            "method": "tools/call",
+            "params": {"name": name, "arguments": arguments},
+        }
         start = time.perf_counter()
         resp = await self.client.post(self.url, json=body)
         elapsed = (time.perf_counter() - start) * 1000
@@ -115,7 +124,10 @@ async def main_async(server, upstream_url: str, connector_id: str, args) -> None
         f"  ratio    {pct(p, 50) / pct(d, 50):7.2f} {pct(p, 95) / pct(d, 95):7.2f} {pct(p, 99) / pct(d, 99):7.2f}"
         "   (targets: p50 <= 1.5, p99 <= 2.0)"
     )
-    for label, tool, arguments, per in (("fast upstream", "add", {"a": 1, "b": 2}, 40), ("50 ms upstream", "sleep_ms", {"ms": 50}, 10)):
+    for label, tool, arguments, per in (
+        ("fast upstream", "add", {"a": 1, "b": 2}, 40),
+        ("50 ms upstream", "sleep_ms", {"ms": 50}, 10),
+    ):
         d_rate, d_med = await throughput(lambda: Session(upstream_url), 32, per, tool, arguments)
         p_rate, p_med = await throughput(lambda: Session(server.mcp_url(connector_id), key), 32, per, tool, arguments)
         print(f"32 concurrent clients, {label}:")
@@ -128,9 +140,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for Runlayer")
     args = parser.parse_args()
-    with demo_server(json_response=True) as upstream_url, runlayer_server(
-        workers=args.workers, env={"RUNLAYER_CACHE_CHECK_SECONDS": "0.2"}
-    ) as server:
+    with (
+        demo_server(json_response=True) as upstream_url,
+        runlayer_server(workers=args.workers, env={"RUNLAYER_CACHE_CHECK_SECONDS": "0.2"}) as server,
+    ):
         connector_id = server.create_connector(url=upstream_url, users=["alice"], name="bench")
         asyncio.run(main_async(server, upstream_url, connector_id, args))
         events = server.audit(wait_for=1, action_type="tool_call_success")

@@ -71,7 +71,10 @@ class ConnectorAdmin(admin.ModelAdmin):
     actions = ["activate", "disable", "sync_capabilities"]
     fieldsets = [
         (None, {"fields": ["id", "name", "slug", "description", "icon_url", "status", "is_sensitive"]}),
-        ("How it runs", {"fields": ["deployment_mode", "transport", "url", "args", "env", "headers_input", "inherit_env"]}),
+        (
+            "How it runs",
+            {"fields": ["deployment_mode", "transport", "url", "args", "env", "headers_input", "inherit_env"]},
+        ),
         ("Who may use it", {"fields": ["users", "groups"]}),
         (
             "State",
@@ -105,7 +108,9 @@ class ConnectorAdmin(admin.ModelAdmin):
         material = install_material(obj)
         rows = []
         for client, info in material["clients"].items():
-            rows.append((client, json.dumps(info["config"], indent=2), info.get("deeplink") or info.get("command") or ""))
+            rows.append(
+                (client, json.dumps(info["config"], indent=2), info.get("deeplink") or info.get("command") or "")
+            )
         return format_html_join(
             "",
             "<h4>{}</h4><pre style='white-space:pre-wrap'>{}</pre><p><code style='word-break:break-all'>{}</code></p>",
@@ -176,9 +181,7 @@ class ConnectorAdmin(admin.ModelAdmin):
         if synced:
             self.message_user(request, f"{synced} connector(s) synced.", messages.SUCCESS)
         if skipped:
-            self.message_user(
-                request, f"{skipped} local connector(s) skipped: the CLI syncs those.", messages.WARNING
-            )
+            self.message_user(request, f"{skipped} local connector(s) skipped: the CLI syncs those.", messages.WARNING)
         for failure in failures:
             self.message_user(request, f"Sync failed for {failure}", messages.ERROR)
 

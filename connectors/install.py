@@ -22,7 +22,9 @@ def _entry_name(connector: Connector) -> str:
     return connector.slug
 
 
-def install_material(connector: Connector, *, base_url: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+def install_material(
+    connector: Connector, *, base_url: str | None = None, api_key: str | None = None
+) -> dict[str, Any]:
     """Config entries for Claude Desktop, Claude Code, Cursor and VS Code, and Cursor/VS Code deep links.
 
     Hosted connectors point the client at the gateway URL with the user's API key in a header; local ones

@@ -75,9 +75,7 @@ class Connector(models.Model):
     inherit_env = models.JSONField(
         default=list, blank=True, help_text="Names of the user's environment variables a local server may see."
     )
-    is_sensitive = models.BooleanField(
-        default=False, help_text="Leave call arguments and results out of audit events."
-    )
+    is_sensitive = models.BooleanField(default=False, help_text="Leave call arguments and results out of audit events.")
     catalog_entry = models.ForeignKey(
         CatalogEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="connectors"
     )
@@ -107,12 +105,8 @@ class Connector(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(name=""), name="connector_name_not_empty"),
-            models.CheckConstraint(
-                condition=Q(status__in=ConnectorStatus.values), name="connector_status_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(deployment_mode__in=DeploymentMode.values), name="connector_mode_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=ConnectorStatus.values), name="connector_status_valid"),
+            models.CheckConstraint(condition=Q(deployment_mode__in=DeploymentMode.values), name="connector_mode_valid"),
             models.CheckConstraint(condition=Q(transport__in=Transport.values), name="connector_transport_valid"),
         ]
 

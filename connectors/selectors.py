@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
+from policies.engine import Principal
+
 from .models import Connector, ConnectorStatus
 
 
@@ -42,3 +44,14 @@ def connector_is_assigned(user: AbstractBaseUser, connector: Connector) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     return Connector.objects.filter(_assigned_q(user), pk=connector.pk).exists()
+
+
+def principal_of(user: AbstractBaseUser) -> Principal:
+    """The decision engine's view of a Django user."""
+    return Principal(
+        user_id=user.pk,
+        username=user.get_username(),
+        email=getattr(user, "email", "") or "",
+        group_ids=frozenset(user.groups.values_list("id", flat=True)),
+        is_admin=is_admin(user),
+    )

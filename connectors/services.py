@@ -202,6 +202,7 @@ def connector_set_access(
     """Set who may use a connector. ``None`` leaves that side unchanged; users and groups by id or name."""
     new_users = None if users is None else _resolve_principals(User, users, lookup="username", what="users")
     new_groups = None if groups is None else _resolve_principals(Group, groups, lookup="name", what="groups")
+
     def snapshot() -> tuple[list[str], list[str]]:
         return (
             sorted(u.get_username() for u in connector.users.all()),

@@ -26,9 +26,9 @@ def sync_capabilities(connector_id: str) -> dict[str, list[str]] | None:
 @shared_task(name="connectors.tasks.sync_all_hosted_capabilities")
 def sync_all_hosted_capabilities() -> int:
     """Queue a sync of every active hosted connector (run by the scheduler)."""
-    ids = Connector.objects.filter(
-        deployment_mode=DeploymentMode.HOSTED, status=ConnectorStatus.ACTIVE
-    ).values_list("id", flat=True)
+    ids = Connector.objects.filter(deployment_mode=DeploymentMode.HOSTED, status=ConnectorStatus.ACTIVE).values_list(
+        "id", flat=True
+    )
     count = 0
     for connector_id in ids:
         sync_capabilities.delay(str(connector_id))

@@ -25,7 +25,11 @@ oauth_urlpatterns = [
         oauth_views.DynamicClientRegistrationManagementView.as_view(),
         name="dcr-register-management",
     ),
-    path(".well-known/oauth-authorization-server", oauth_views.OAuthServerMetadataView.as_view(), name="oauth-server-metadata"),
+    path(
+        ".well-known/oauth-authorization-server",
+        oauth_views.OAuthServerMetadataView.as_view(),
+        name="oauth-server-metadata",
+    ),
     path(
         ".well-known/oauth-authorization-server/<path:issuer_path>",
         oauth_views.OAuthServerMetadataView.as_view(),

@@ -44,7 +44,9 @@ def stop(proc: subprocess.Popen, *, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def running(args: list[str], *, port: int, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[subprocess.Popen]:
+def running(
+    args: list[str], *, port: int, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen]:
     """Run a process until the block ends, waiting until it listens on ``port``."""
     out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
@@ -59,7 +61,10 @@ def running(args: list[str], *, port: int, env: dict[str, str] | None = None, lo
 
 @contextmanager
 def demo_server(
-    *, transport: str = "streamable-http", json_response: bool = False, stateless: bool = False,
+    *,
+    transport: str = "streamable-http",
+    json_response: bool = False,
+    stateless: bool = False,
     env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """The shipped demo MCP server in its own process; yields its URL."""
@@ -101,8 +106,14 @@ class RunlayerServer:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
     def create_connector(self, *, url: str, transport: str = "streaming-http", users: list[str] = (), **extra) -> str:
-        body = {"name": extra.pop("name", f"upstream-{free_port()}"), "deployment_mode": "hosted",
-                "transport_type": transport, "url": url, "status": "active", **extra}
+        body = {
+            "name": extra.pop("name", f"upstream-{free_port()}"),
+            "deployment_mode": "hosted",
+            "transport_type": transport,
+            "url": url,
+            "status": "active",
+            **extra,
+        }
         resp = self.api("POST", "/api/v1/servers", json=body)
         assert resp.status_code == 201, resp.text
         connector_id = resp.json()["id"]
@@ -143,7 +154,10 @@ def _database_url_for_server() -> str | None:
 
 @contextmanager
 def runlayer_server(
-    *, workers: int = 1, users: tuple[str, ...] = ("alice", "bob"), env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    users: tuple[str, ...] = ("alice", "bob"),
+    env: dict[str, str] | None = None,
     tmp_dir: Path | None = None,
 ) -> Iterator[RunlayerServer]:
     import json
@@ -165,11 +179,31 @@ def runlayer_server(
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=server_env, check=True, timeout=300)
     script = f"USERS = {list(users)!r}\n" + BOOTSTRAP
-    out = subprocess.run([*manage, "shell", "-c", script], cwd=ROOT, env=server_env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run(
+        [*manage, "shell", "-c", script],
+        cwd=ROOT,
+        env=server_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     keys = json.loads(out.split("BOOTSTRAP", 1)[1])
-    args = [sys.executable, "-m", "uvicorn", "runlayer.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "runlayer.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     log = data_dir / "server.log"
     with running(args, port=port, env=server_env, log=log):
         yield RunlayerServer(f"http://127.0.0.1:{port}", keys, server_env, data_dir)

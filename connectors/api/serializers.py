@@ -132,9 +132,7 @@ class ServerWriteSerializer(serializers.Serializer):
 
 
 class AccessSerializer(serializers.Serializer):
-    users = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Usernames or user ids."
-    )
+    users = serializers.ListField(child=serializers.CharField(), required=False, help_text="Usernames or user ids.")
     groups = serializers.ListField(child=serializers.CharField(), required=False, help_text="Group names or ids.")
 
 

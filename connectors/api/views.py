@@ -1,20 +1,24 @@
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from policies.cache import current_rules
+from policies.engine import CallContext, may_see
 from runlayer.permissions import IsAdmin, IsAdminOrReadOnly
 
 from .. import services
 from ..capabilities import CapabilityFetchError
 from ..filtersets import CatalogEntryFilterSet, ConnectorFilterSet
 from ..install import install_material
-from ..models import CatalogEntry
-from ..selectors import connectors_visible_to
+from ..models import CapabilityKind, CatalogEntry
+from ..selectors import connectors_visible_to, principal_of
 from .serializers import (
     AccessSerializer,
     CapabilitySerializer,
@@ -141,3 +145,20 @@ class CatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             entry=entry, actor=request.user, name=body.validated_data.get("name")
         )
         return Response(ServerSerializer(connector, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class ProxyToolsView(APIView):
+    """``GET /api/v1/proxy/{id}/tools``: the connector's tools the caller may use, from its last capability sync."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ProxyTool", {"name": serializers.CharField(), "description": serializers.CharField()}, many=True
+        )
+    )
+    def get(self, request, pk):
+        connector = get_object_or_404(connectors_visible_to(request.user, scope="all"), pk=pk)
+        principal = principal_of(request.user)
+        ctx = CallContext(principal=principal, connector_id=str(connector.id), method="tools/call")
+        tools = {c.name: c.definition for c in connector.capabilities.filter(kind=CapabilityKind.TOOL)}
+        allowed = may_see(current_rules(), ctx, sorted(tools))
+        return Response([{"name": name, "description": tools[name].get("description", "")} for name in allowed])

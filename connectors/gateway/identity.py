@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.utils import timezone
 
+from connectors.selectors import principal_of
 from policies.engine import Principal
 from runlayer.cache_version import aread_config_version
 
@@ -39,16 +40,6 @@ _lock = threading.Lock()
 _touch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-last-used")
 
 
-def _principal(user) -> Principal:
-    return Principal(
-        user_id=user.pk,
-        username=user.get_username(),
-        email=user.email or "",
-        group_ids=frozenset(user.groups.values_list("id", flat=True)),
-        is_admin=bool(user.is_staff),
-    )
-
-
 def _load(digest: str, is_api_key: bool) -> Identity | None:
     close_old_connections()
     if is_api_key:
@@ -58,7 +49,7 @@ def _load(digest: str, is_api_key: bool) -> Identity | None:
         if key is None or not key.is_active or not key.user.is_active:
             return None
         return Identity(
-            principal=_principal(key.user),
+            principal=principal_of(key.user),
             kind="api_key",
             credential_id=str(key.id),
             display_name=key.user.get_full_name() or key.user.get_username(),
@@ -73,7 +64,7 @@ def _load(digest: str, is_api_key: bool) -> Identity | None:
     if user is None or not user.is_active:
         return None  # client-credentials tokens of agent accounts arrive with the agents issue
     return Identity(
-        principal=_principal(user),
+        principal=principal_of(user),
         kind="oauth",
         credential_id=str(token.pk),
         display_name=user.get_full_name() or user.get_username(),

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import SimpleRouter
 
 from audit.api.views import AuditEventViewSet
-from connectors.api.views import CatalogViewSet, ServerViewSet
+from connectors.api.views import CatalogViewSet, ProxyToolsView, ServerViewSet
 
 from .views import ApiKeyViewSet, MeView, UserSecretViewSet
 
@@ -19,6 +19,7 @@ router.register("secrets", UserSecretViewSet, basename="secret")
 
 urlpatterns = [
     path("users/me", MeView.as_view(), name="users-me"),
+    path("proxy/<uuid:pk>/tools", ProxyToolsView.as_view(), name="proxy-tools"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

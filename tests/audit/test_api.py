@@ -39,8 +39,14 @@ def test_filters_shape_and_order(client_for, admin_user, user):
     connector = ConnectorFactory()
     old = audit_record(action_type="access_denied", actor=user, server=connector, client_name="cursor")
     AuditEvent.objects.filter(pk=old.pk).update(timestamp=timezone.now() - timedelta(days=3))
-    audit_record(action_type="tool_call_failure", actor=user, server=connector, client_name="claude-code",
-                 correlation_id="abc123", details={"reason": "upstream timeout"})
+    audit_record(
+        action_type="tool_call_failure",
+        actor=user,
+        server=connector,
+        client_name="claude-code",
+        correlation_id="abc123",
+        details={"reason": "upstream timeout"},
+    )
     audit_record(action_type="tool_call_success", actor=user)
     client = client_for(admin_user)
     body = client.get("/api/v1/auditlogs?action_type=access_denied,tool_call_failure").json()

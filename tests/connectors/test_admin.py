@@ -26,7 +26,14 @@ def messages_of(response) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "model", ["connectors/connector", "connectors/catalogentry", "connectors/connectorcapability", "runlayer/apikey", "audit/auditevent"]
+    "model",
+    [
+        "connectors/connector",
+        "connectors/catalogentry",
+        "connectors/connectorcapability",
+        "runlayer/apikey",
+        "audit/auditevent",
+    ],
 )
 def test_changelists_render(admin_client, model):
     ConnectorFactory()
@@ -160,14 +167,20 @@ def test_audit_admin_is_read_only(admin_client):
     change = admin_client.get(reverse("admin:audit_auditevent_change", args=[event.pk]))
     assert change.status_code == 200 and b"echo" in change.content
     assert admin_client.get(reverse("admin:audit_auditevent_add")).status_code == 403
-    assert admin_client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    )
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
 def test_capability_admin_is_read_only(admin_client):
     connector = ConnectorFactory()
     cap = ConnectorCapability.objects.create(
-        connector=connector, kind="tool", name="t", definition={"name": "t"}, definition_hash="0" * 64,
+        connector=connector,
+        kind="tool",
+        name="t",
+        definition={"name": "t"},
+        definition_hash="0" * 64,
         synced_at="2026-01-01T00:00:00Z",
     )
     assert admin_client.get(reverse("admin:connectors_connectorcapability_change", args=[cap.pk])).status_code == 200

@@ -117,7 +117,10 @@ def test_non_admin_cannot_create_change_or_delete(client_for, user):
     assert client.post("/api/v1/servers", NEW_SERVER, format="json").status_code == 403
     assert client.patch(f"/api/v1/servers/{connector.id}", {"name": "x"}, format="json").status_code == 403
     assert client.delete(f"/api/v1/servers/{connector.id}").status_code == 403
-    assert client.put(f"/api/v1/servers/{connector.id}/access", {"users": [user.username]}, format="json").status_code == 403
+    assert (
+        client.put(f"/api/v1/servers/{connector.id}/access", {"users": [user.username]}, format="json").status_code
+        == 403
+    )
     assert Connector.objects.get(pk=connector.pk).name == connector.name
 
 
@@ -147,7 +150,9 @@ def test_put_access_sets_users_and_groups(client_for, admin_user, user):
     connector = ConnectorFactory()
     GroupFactory(name="eng")
     client = client_for(admin_user)
-    resp = client.put(f"/api/v1/servers/{connector.id}/access", {"users": [user.username], "groups": ["eng"]}, format="json")
+    resp = client.put(
+        f"/api/v1/servers/{connector.id}/access", {"users": [user.username], "groups": ["eng"]}, format="json"
+    )
     assert resp.status_code == 200
     assert resp.json() == {"users": [user.username], "groups": ["eng"]}
     assert client_for(user).get(f"/api/v1/servers/{connector.id}").status_code == 200
@@ -224,3 +229,19 @@ def test_schema_validates_without_warnings():
     out = StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
     assert "/api/v1/servers/{id}/access" in out.getvalue()
+
+
+def test_proxy_tools_lists_what_the_caller_may_use(client_for, user, outsider):
+    from connectors.capabilities import CapabilitySet
+    from connectors.services import connector_store_capabilities
+
+    connector = ConnectorFactory()
+    connector.users.add(user)
+    connector_store_capabilities(
+        connector=connector,
+        capabilities=CapabilitySet(tools={"b": {"name": "b", "description": "Bee"}, "a": {"name": "a"}}),
+    )
+    resp = client_for(user).get(f"/api/v1/proxy/{connector.id}/tools")
+    assert resp.status_code == 200
+    assert resp.json() == [{"name": "a", "description": ""}, {"name": "b", "description": "Bee"}]
+    assert client_for(outsider).get(f"/api/v1/proxy/{connector.id}/tools").status_code == 404

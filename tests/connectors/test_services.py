@@ -7,6 +7,7 @@ from django.db import connection
 from audit.models import AuditEvent
 from connectors.capabilities import CapabilitySet, definition_hash
 from connectors.models import Connector, ConnectorCapability
+from connectors.selectors import connector_is_assigned, connectors_visible_to
 from connectors.services import (
     catalog_entry_instantiate,
     connector_create,
@@ -16,7 +17,6 @@ from connectors.services import (
     connector_store_capabilities,
     connector_update,
 )
-from connectors.selectors import connector_is_assigned, connectors_visible_to
 from tests.factories import CatalogEntryFactory, ConnectorFactory, GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +72,10 @@ def test_headers_are_encrypted_at_rest(admin_user):
         headers={"Authorization": "Bearer topsecret-value"},
     )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT headers FROM connectors_connector WHERE id = %s", [c.id.hex if connection.vendor == "sqlite" else c.id])
+        cursor.execute(
+            "SELECT headers FROM connectors_connector WHERE id = %s",
+            [c.id.hex if connection.vendor == "sqlite" else c.id],
+        )
         raw = cursor.fetchone()[0]
     assert "topsecret-value" not in raw and "Authorization" not in raw
     assert Connector.objects.get(pk=c.pk).headers == {"Authorization": "Bearer topsecret-value"}
@@ -128,7 +131,13 @@ def test_disabled_connectors_are_not_accessible(admin_user):
 def test_catalog_instantiate_copies_the_template(admin_user):
     entry = CatalogEntryFactory(url="uvx", args=["mcp-server-time"], inherit_env=["TZ"])
     c = catalog_entry_instantiate(entry=entry, actor=admin_user)
-    assert (c.url, c.args, c.inherit_env, c.catalog_entry, c.status) == ("uvx", ["mcp-server-time"], ["TZ"], entry, "draft")
+    assert (c.url, c.args, c.inherit_env, c.catalog_entry, c.status) == (
+        "uvx",
+        ["mcp-server-time"],
+        ["TZ"],
+        entry,
+        "draft",
+    )
 
 
 def test_store_capabilities_hashes_and_reports_changes():

@@ -69,12 +69,22 @@ def test_local_http_must_be_loopback():
     ],
 )
 def test_bad_values_name_the_field(field, value):
-    assert field in errors_of(**{field: value}) or (field == "transport" and "transport_type" in errors_of(**{field: value}))
+    assert field in errors_of(**{field: value}) or (
+        field == "transport" and "transport_type" in errors_of(**{field: value})
+    )
 
 
 @pytest.mark.parametrize(
     "host,expected",
-    [("localhost", True), ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("10.0.0.1", False), (None, False), ("example.com", False)],
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("10.0.0.1", False),
+        (None, False),
+        ("example.com", False),
+    ],
 )
 def test_loopback(host, expected):
     assert is_loopback_host(host) is expected

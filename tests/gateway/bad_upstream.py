@@ -20,7 +20,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+            headers = {
+                k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)
+            }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             if method != "POST":
                 await respond(writer, 405, b"")
@@ -30,25 +32,40 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             if "id" not in message:
                 await respond(writer, 202, b"")
             elif rpc == "server/discover":
-                await respond_json(writer, {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601, "message": "no"}})
+                await respond_json(
+                    writer, {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601, "message": "no"}}
+                )
             elif rpc == "initialize":
-                result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "bad", "version": "0"}}
-                await respond_json(writer, {"jsonrpc": "2.0", "id": message["id"], "result": result}, {"mcp-session-id": "s1"})
+                result = {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "bad", "version": "0"},
+                }
+                await respond_json(
+                    writer, {"jsonrpc": "2.0", "id": message["id"], "result": result}, {"mcp-session-id": "s1"}
+                )
             elif rpc == "tools/list":
                 tools = [{"name": "boom", "inputSchema": {"type": "object"}}]
                 await respond_json(writer, {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": tools}})
             elif path == "/500":
-                await respond(writer, 500, b"Internal Server Error: Traceback (most recent call last): /srv/secret/path.py")
+                await respond(
+                    writer, 500, b"Internal Server Error: Traceback (most recent call last): /srv/secret/path.py"
+                )
             elif path == "/malformed":
                 await respond(writer, 200, b'{"jsonrpc": "2.0", "id": ', "application/json")
             elif path == "/reset":
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"jsonrpc\"")
+                writer.write(
+                    b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"jsonrpc"'
+                )
                 await writer.drain()
                 writer.transport.abort()
                 return
             elif path == "/huge":
                 text = "x" * (20 * 1024 * 1024)
-                await respond_json(writer, {"jsonrpc": "2.0", "id": message["id"], "result": {"content": [{"type": "text", "text": text}]}})
+                await respond_json(
+                    writer,
+                    {"jsonrpc": "2.0", "id": message["id"], "result": {"content": [{"type": "text", "text": text}]}},
+                )
             elif path == "/hang":
                 await asyncio.sleep(3600)
             else:
@@ -60,7 +77,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def respond(writer, status: int, body: bytes, content_type: str = "text/plain", extra: dict | None = None) -> None:
+async def respond(
+    writer, status: int, body: bytes, content_type: str = "text/plain", extra: dict | None = None
+) -> None:
     head = f"HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
     for k, v in (extra or {}).items():
         head += f"{k}: {v}\r\n"

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support import ROOT, demo_server, free_port, running, runlayer_server
+from tests.support import ROOT, demo_server, free_port, runlayer_server, running
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,9 @@ def upstream(record_file):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Runlayer with two uvicorn workers behind one port (no sticky sessions)."""
-    with runlayer_server(workers=2, env={"RUNLAYER_UPSTREAM_TIMEOUT_SECONDS": "3"}, tmp_dir=tmp_path_factory.mktemp("srv")) as srv:
+    with runlayer_server(
+        workers=2, env={"RUNLAYER_UPSTREAM_TIMEOUT_SECONDS": "3"}, tmp_dir=tmp_path_factory.mktemp("srv")
+    ) as srv:
         yield srv
 
 

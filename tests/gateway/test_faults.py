@@ -17,7 +17,12 @@ from .test_security import INIT, open_session, post
 
 
 def tool_call(name: str, arguments: dict, request_id: int = 1) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
 
 
 def test_concurrent_calls_give_exactly_one_event_each(server, connector):
@@ -32,11 +37,17 @@ def test_concurrent_calls_give_exactly_one_event_each(server, connector):
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(run, calls))
     assert all(r.status_code == 200 for r in responses)
-    ok = [e for e in server.audit(action_type="tool_call_success", server_id=connector, wait_for=40)
-          if marker in str(e["details"].get("arguments"))]
+    ok = [
+        e
+        for e in server.audit(action_type="tool_call_success", server_id=connector, wait_for=40)
+        if marker in str(e["details"].get("arguments"))
+    ]
     assert len(ok) == 40 and len({e["details"]["correlation_id"] for e in ok}) == 40
-    failed = [e for e in server.audit(action_type="tool_call_failure", server_id=connector, wait_for=10)
-              if marker in str(e["details"].get("arguments"))]
+    failed = [
+        e
+        for e in server.audit(action_type="tool_call_failure", server_id=connector, wait_for=10)
+        if marker in str(e["details"].get("arguments"))
+    ]
     assert len(failed) == 10
 
 
@@ -77,22 +88,33 @@ def test_misbehaving_upstream_gives_a_bounded_generic_error(server, bad_upstream
 def test_breaker_opens_and_half_opens(server, bad_upstream):
     cid = server.create_connector(url=bad_upstream + "/500", users=["alice"], name="flaky")
     sid = open_session(server, cid)
-    with httpx.Client(headers={"x-runlayer-api-key": server.keys["alice"], "mcp-session-id": sid,
-                               "accept": "application/json, text/event-stream"}) as client:  # one keep-alive connection: one worker
-        messages = [client.post(server.mcp_url(cid), json=tool_call("boom", {})).json()["error"]["message"]
-                    for _ in range(8)]
+    with httpx.Client(
+        headers={
+            "x-runlayer-api-key": server.keys["alice"],
+            "mcp-session-id": sid,
+            "accept": "application/json, text/event-stream",
+        }
+    ) as client:  # one keep-alive connection: one worker
+        messages = [
+            client.post(server.mcp_url(cid), json=tool_call("boom", {})).json()["error"]["message"] for _ in range(8)
+        ]
     assert any("answered HTTP 500" in m for m in messages)
     assert "calls are paused" in messages[-1]
 
 
 def test_missing_user_secret_is_named_and_then_used(server, upstream, record_file):
     cid = server.create_connector(
-        url=upstream, users=["alice"], name="needs-secret",
+        url=upstream,
+        users=["alice"],
+        name="needs-secret",
         transport_config={"headers": {"X-Upstream-Token": "Bearer {{ user.secret.UPSTREAM_TOKEN }}"}},
     )
     resp = post(server, cid, INIT)
     assert "UPSTREAM_TOKEN" in resp.json()["error"]["message"]
-    assert server.api("PUT", "/api/v1/secrets/UPSTREAM_TOKEN", user="alice", json={"value": "tok-alice"}).status_code == 200
+    assert (
+        server.api("PUT", "/api/v1/secrets/UPSTREAM_TOKEN", user="alice", json={"value": "tok-alice"}).status_code
+        == 200
+    )
     sid = open_session(server, cid)
     marker = uuid.uuid4().hex
     ok = post(server, cid, tool_call("echo", {"text": marker}), headers={"mcp-session-id": sid})
@@ -111,13 +133,22 @@ def test_graceful_shutdown_flushes_every_event(tmp_path):
             cid = srv.create_connector(url=url, users=["alice"], name="flush")
             sid = open_session(srv, cid)
             for i in range(30):
-                assert post(srv, cid, tool_call("add", {"a": i, "b": 1}), headers={"mcp-session-id": sid}).status_code == 200
+                assert (
+                    post(srv, cid, tool_call("add", {"a": i, "b": 1}), headers={"mcp-session-id": sid}).status_code
+                    == 200
+                )
             env = srv.env
         # the server is stopped (SIGTERM) by now; count what reached the database
         script = (
             "from audit.models import AuditEvent;"
             f"print(AuditEvent.objects.filter(action_type='tool_call_success', server_id='{cid}').count())"
         )
-        out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     assert out.strip().splitlines()[-1] == "30"

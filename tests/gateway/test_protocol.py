@@ -124,9 +124,16 @@ def test_denied_call_never_reaches_the_upstream(server, connector, record_file):
 def test_unassigned_user_cannot_open_a_session(server, connector):
     import httpx
 
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-    resp = httpx.post(server.mcp_url(connector), json=body, headers={"x-runlayer-api-key": server.keys["bob"],
-                                                                     "accept": "application/json, text/event-stream"})
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    resp = httpx.post(
+        server.mcp_url(connector),
+        json=body,
+        headers={"x-runlayer-api-key": server.keys["bob"], "accept": "application/json, text/event-stream"},
+    )
     assert resp.status_code == 403
     assert "do not have access" in resp.json()["error"]["message"] and "mcp-session-id" not in resp.headers

@@ -19,8 +19,14 @@ def post(server, connector, body=None, *, user="alice", key=None, headers=None, 
     if user or key:
         hdrs["x-runlayer-api-key"] = key or server.keys[user]
     hdrs.update(headers or {})
-    return httpx.post(server.mcp_url(connector), json=body if content is None else None, content=content,
-                      headers=hdrs, params=params, timeout=30)
+    return httpx.post(
+        server.mcp_url(connector),
+        json=body if content is None else None,
+        content=content,
+        headers=hdrs,
+        params=params,
+        timeout=30,
+    )
 
 
 def open_session(server, connector, user="alice") -> str:
@@ -30,8 +36,12 @@ def open_session(server, connector, user="alice") -> str:
 
 
 def call(session_id: str, name="add", arguments=None, request_id=2):
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments or {"a": 1, "b": 1}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments or {"a": 1, "b": 1}},
+    }
 
 
 def test_missing_and_bad_credentials_get_401_with_resource_metadata(server, connector):
@@ -81,14 +91,37 @@ def test_protocol_version_header_and_batches(server, connector):
 
 def test_modern_requests_are_validated(server, connector):
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
-    body = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": meta}}
-    ok = post(server, connector, body, headers={"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add"})
+    body = {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": meta},
+    }
+    ok = post(
+        server,
+        connector,
+        body,
+        headers={"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add"},
+    )
     assert ok.status_code == 200 and ok.json()["result"]["content"][0]["text"] == "3"
     assert ok.json()["result"]["resultType"] == "complete"
-    mismatch = post(server, connector, body, headers={"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list", "mcp-name": "add"})
+    mismatch = post(
+        server,
+        connector,
+        body,
+        headers={"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list", "mcp-name": "add"},
+    )
     assert mismatch.status_code == 400
-    unsupported = {**body, "params": {**body["params"], "_meta": {**meta, "io.modelcontextprotocol/protocolVersion": "2030-01-01"}}}
-    resp = post(server, connector, unsupported, headers={"mcp-protocol-version": "2030-01-01", "mcp-method": "tools/call", "mcp-name": "add"})
+    unsupported = {
+        **body,
+        "params": {**body["params"], "_meta": {**meta, "io.modelcontextprotocol/protocolVersion": "2030-01-01"}},
+    }
+    resp = post(
+        server,
+        connector,
+        unsupported,
+        headers={"mcp-protocol-version": "2030-01-01", "mcp-method": "tools/call", "mcp-name": "add"},
+    )
     assert resp.status_code == 400
 
 
@@ -120,9 +153,13 @@ def test_body_size_cap_and_hostile_json(server, connector):
     assert wrong_type.status_code == 415
 
 
-@pytest.mark.parametrize("path", ["/api/v1/proxy/not-a-uuid/mcp", "/api/v1/proxy/00000000-0000-0000-0000-000000000000/mcp"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/proxy/not-a-uuid/mcp", "/api/v1/proxy/00000000-0000-0000-0000-000000000000/mcp"]
+)
 def test_unknown_connector_is_404(server, path):
-    resp = httpx.post(server.url + path, json=INIT, headers={"x-runlayer-api-key": server.keys["alice"], "accept": ACCEPT})
+    resp = httpx.post(
+        server.url + path, json=INIT, headers={"x-runlayer-api-key": server.keys["alice"], "accept": ACCEPT}
+    )
     assert resp.status_code == 404
 
 

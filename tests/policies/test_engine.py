@@ -20,7 +20,10 @@ def rules(**kw) -> RuleSet:
 
 def ctx(user_id=1, groups=(), connector=C, name=None) -> CallContext:
     return CallContext(
-        principal=Principal(user_id=user_id, group_ids=frozenset(groups)), connector_id=connector, method="tools/call", name=name
+        principal=Principal(user_id=user_id, group_ids=frozenset(groups)),
+        connector_id=connector,
+        method="tools/call",
+        name=name,
     )
 
 
@@ -60,7 +63,12 @@ def test_may_see_filters_names():
 def test_cached_rules_follow_changes(admin_user, user):
     connector = ConnectorFactory()
     principal = Principal(user_id=user.pk, group_ids=frozenset(user.groups.values_list("id", flat=True)))
-    check = lambda: decide(current_rules(), CallContext(principal=principal, connector_id=str(connector.id), method="tools/call"))  # noqa: E731
+
+    def check():
+        return decide(
+            current_rules(), CallContext(principal=principal, connector_id=str(connector.id), method="tools/call")
+        )
+
     assert not check()
     connector_set_access(connector=connector, actor=admin_user, users=[user.username])
     assert check()

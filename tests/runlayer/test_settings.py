@@ -54,8 +54,11 @@ def test_production_settings_pass_check_deploy(tmp_path):
 def test_apikey_create_prints_only_the_key_on_stdout(tmp_path):
     assert run_manage("migrate", "-v0", env={}, tmp_path=tmp_path).returncode == 0
     created = run_manage(
-        "shell", "-c", "from django.contrib.auth.models import User; User.objects.create(username='sam')",
-        env={}, tmp_path=tmp_path,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; User.objects.create(username='sam')",
+        env={},
+        tmp_path=tmp_path,
     )
     assert created.returncode == 0, created.stderr
     result = run_manage("apikey", "create", "--user", "sam", env={}, tmp_path=tmp_path)

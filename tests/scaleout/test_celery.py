@@ -26,13 +26,20 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def count_tools(env: dict[str, str]) -> int:
-    out = manage(env, "shell", "-c", "from connectors.models import ConnectorCapability as C; print('N', C.objects.filter(kind='tool').count())")
+    out = manage(
+        env,
+        "shell",
+        "-c",
+        "from connectors.models import ConnectorCapability as C; print('N', C.objects.filter(kind='tool').count())",
+    )
     return int(out.split("N ", 1)[1].split()[0])
 
 
@@ -43,14 +50,29 @@ def test_worker_and_scheduler_sync_capabilities_through_the_broker():
     broker = "Redis" if env.get("REDIS_URL") else "SQLAlchemy/SQLite"
     with demo_server(json_response=True) as url:
         manage(
-            env, "shell", "-c",
+            env,
+            "shell",
+            "-c",
             "from connectors.services import connector_create;"
-            f"connector_create(actor=None, name='celery', deployment_mode='hosted', transport='streaming-http', url='{url}', status='active')",
+            "connector_create(actor=None, name='celery', deployment_mode='hosted', transport='streaming-http',"
+            f" url='{url}', status='active')",
         )
         log = open(data_dir / "celery.log", "wb")
         celery = [sys.executable, "-m", "celery", "-A", "runlayer"]
-        worker = subprocess.Popen([*celery, "worker", "--pool", "threads", "-c", "2", "--loglevel", "INFO"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        beat = subprocess.Popen([*celery, "beat", "--loglevel", "INFO", "-s", str(data_dir / "beat-schedule")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [*celery, "worker", "--pool", "threads", "-c", "2", "--loglevel", "INFO"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        beat = subprocess.Popen(
+            [*celery, "beat", "--loglevel", "INFO", "-s", str(data_dir / "beat-schedule")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and count_tools(env) == 0:
