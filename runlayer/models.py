@@ -73,3 +73,15 @@ class UserSecret(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} of {self.user_id}"
+
+
+class RateCounter(models.Model):
+    """Requests per principal per one-minute window, shared by every worker (used when Redis is not configured)."""
+
+    key = models.CharField(max_length=100)
+    window_start = models.BigIntegerField(help_text="Epoch minute.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="ratecounter_unique_window")]
+        indexes = [models.Index(fields=["window_start"])]

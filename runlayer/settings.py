@@ -282,6 +282,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "runlayer@localhost")
 RUNLAYER_UPSTREAM_TIMEOUT_SECONDS = env_int("RUNLAYER_UPSTREAM_TIMEOUT_SECONDS", 30, minimum=1)
 RUNLAYER_MAX_RESPONSE_BYTES = env_int("RUNLAYER_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
 RUNLAYER_UPSTREAM_CONCURRENCY = env_int("RUNLAYER_UPSTREAM_CONCURRENCY", 64, minimum=1)
+# Gateway requests per user (or agent account) per minute, across all workers; 0 turns the limit off.
+RUNLAYER_RATE_LIMIT_PER_MINUTE = env_int("RUNLAYER_RATE_LIMIT_PER_MINUTE", 0, minimum=0)
 # Browser origins allowed to call the MCP endpoints besides RUNLAYER_PUBLIC_URL's own (DNS-rebinding guard).
 RUNLAYER_ALLOWED_ORIGINS = env_list("RUNLAYER_ALLOWED_ORIGINS", [])
 

@@ -35,6 +35,7 @@ from policies.engine import CallContext, decide, may_see
 from runlayer.secrets import MissingSecret, resolve_headers
 
 from .identity import Identity, authenticate, credential_from_headers
+from .ratelimit import RateLimiter, limiter_from_settings
 from .sessions import session_check, session_issue
 from .state import ConnectorRuntime, connector_runtime, user_secrets
 from .upstream import Limits, UpstreamError, UpstreamPool, UpstreamSpec
@@ -138,6 +139,7 @@ class Gateway:
 
     def __init__(self) -> None:
         self.pool: UpstreamPool | None = None
+        self.limiter: RateLimiter | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -148,11 +150,13 @@ class Gateway:
                 max_concurrency=settings.RUNLAYER_UPSTREAM_CONCURRENCY,
             )
         )
+        self.limiter = limiter_from_settings()
         writer = get_writer()
         try:
             yield
         finally:
             await self.pool.close()
+            await self.limiter.aclose()
             self.pool = None
             writer.flush(timeout=30)
 
@@ -202,6 +206,19 @@ class Gateway:
         if identity is None:
             raise self._unauthorized(ex, "invalid, expired or revoked credentials")
         ex.identity = identity
+        if self.limiter is not None:
+            principal = identity.principal
+            key = f"agent:{principal.agent_id}" if principal.agent_id else f"user:{principal.user_id}"
+            retry_after = await self.limiter.hit(key)
+            if retry_after is not None:
+                self._audit(
+                    ex, ActionType.ACCESS_DENIED, details={"reason": "rate limit exceeded", "rule": "rate-limit"}
+                )
+                raise HttpError(
+                    429,
+                    f"rate limit of {self.limiter.per_minute} requests per minute exceeded",
+                    headers={"retry-after": str(int(retry_after))},
+                )
 
         method = scope["method"]
         if method == "DELETE":

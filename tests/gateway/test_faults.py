@@ -152,3 +152,27 @@ def test_graceful_shutdown_flushes_every_event(tmp_path):
             check=True,
         ).stdout
     assert out.strip().splitlines()[-1] == "30"
+
+
+def test_rate_limit_holds_across_workers(tmp_path):
+    from tests.support import demo_server
+
+    with (
+        demo_server(json_response=True) as url,
+        runlayer_server(workers=2, tmp_dir=tmp_path, env={"RUNLAYER_RATE_LIMIT_PER_MINUTE": "20"}) as srv,
+    ):
+        cid = srv.create_connector(url=url, users=["alice", "bob"], name="limited")
+        if time.time() % 60 > 45:  # keep the whole test inside one one-minute window
+            time.sleep(61 - time.time() % 60)
+        sid = open_session(srv, cid)  # request 1
+        statuses = []
+        for i in range(30):  # a fresh connection each time: the requests spread over both workers
+            resp = post(srv, cid, tool_call("add", {"a": i, "b": 0}), headers={"mcp-session-id": sid})
+            statuses.append(resp.status_code)
+        assert statuses.count(200) == 19 and statuses.count(429) == 11
+        limited = post(srv, cid, tool_call("add", {"a": 1, "b": 0}), headers={"mcp-session-id": sid})
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        # another user has a budget of their own
+        assert post(srv, cid, INIT, user="bob").status_code == 200
+        denied = srv.audit(action_type="access_denied", server_id=cid, wait_for=12)
+        assert sum(1 for e in denied if e["details"].get("rule") == "rate-limit") == 12
