@@ -357,6 +357,8 @@ class Upstream:
         size = 0
         async for data in _sse_data(response.iter_lines()):
             size += len(data)
+            if not data.strip():
+                continue  # a priming or keep-alive event (resumable streams send one first)
             if size > self.limits.max_response_bytes:
                 raise UpstreamError("too_large", f"the MCP server {self.spec.name!r} sent more than the size limit")
             try:
