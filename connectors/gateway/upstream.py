@@ -320,8 +320,15 @@ class Upstream:
         try:
             if initialize:
                 self.session_id = response.headers.get("mcp-session-id")
-            if response.status_code == 404 and self.session_id and not initialize and not modern:
-                raise SessionExpired()
+            if response.status_code in (400, 404) and self.session_id and not initialize and not modern:
+                # 404 is the spec's "unknown session"; many servers answer 400 "No valid session ID" instead.
+                # Either way the request was not processed, so re-opening and resending is safe.
+                if response.status_code == 404:
+                    raise SessionExpired()
+                body = await self._read_capped(response)
+                if b"session" in body.lower():
+                    raise SessionExpired()
+                return self._parse_json(body)
             if not expect_response:
                 return {}
             content_type = response.headers.get("content-type", "")

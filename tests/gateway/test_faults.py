@@ -176,3 +176,34 @@ def test_rate_limit_holds_across_workers(tmp_path):
         assert post(srv, cid, INIT, user="bob").status_code == 200
         denied = srv.audit(action_type="access_denied", server_id=cid, wait_for=12)
         assert sum(1 for e in denied if e["details"].get("rule") == "rate-limit") == 12
+
+
+def test_upstream_restart_is_survived_without_a_client_error(server):
+    """The pooled upstream session goes stale when the upstream restarts; the gateway re-opens it."""
+    from tests.support import running
+
+    port = free_port()
+    args = [sys.executable, "-m", "connectors.demo_server", "--transport", "streamable-http", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}/mcp"
+    with running(args, port=port):
+        cid = server.create_connector(url=url, users=["alice"], name="restarts")
+        sid = open_session(server, cid)
+        with httpx.Client(
+            headers={
+                "x-runlayer-api-key": server.keys["alice"],
+                "mcp-session-id": sid,
+                "accept": "application/json, text/event-stream",
+            }
+        ) as client:
+            first = client.post(server.mcp_url(cid), json=tool_call("add", {"a": 1, "b": 1}))
+            assert first.json()["result"]["content"][0]["text"] == "2"
+    with running(args, port=port):  # same address, new process: it knows none of the old sessions
+        with httpx.Client(
+            headers={
+                "x-runlayer-api-key": server.keys["alice"],
+                "mcp-session-id": sid,
+                "accept": "application/json, text/event-stream",
+            }
+        ) as client:
+            again = client.post(server.mcp_url(cid), json=tool_call("add", {"a": 2, "b": 2}))
+    assert again.status_code == 200 and again.json()["result"]["content"][0]["text"] == "4"

@@ -18,8 +18,7 @@ PACKAGE = "@modelcontextprotocol/server-everything@2026.8.31"
 CACHE = ROOT / "var" / "npm-everything"
 
 
-@pytest.fixture(scope="module")
-def everything_url():
+def everything_entry():
     if shutil.which("npm") is None or shutil.which("node") is None:
         pytest.skip("node and npm are needed to run the published server-everything")
     entry = CACHE / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
@@ -32,6 +31,12 @@ def everything_url():
                 check=True,
                 timeout=600,
             )
+    return entry
+
+
+@pytest.fixture(scope="module")
+def everything_url():
+    entry = everything_entry()
     port = free_port()
     with running(["node", str(entry), "streamableHttp"], port=port, env={"PORT": str(port)}):
         yield f"http://127.0.0.1:{port}/mcp"
@@ -59,3 +64,39 @@ def test_server_everything_through_the_gateway(server, everything_url, mode):
     assert proxied == direct
     assert "through the gateway" in proxied["echo"]
     assert len(proxied["tools"]) >= 5 and proxied["resources"] and proxied["prompts"]
+
+
+def test_stale_upstream_session_is_reopened(tmp_path):
+    """server-everything keeps sessions in memory: after a restart the gateway's session is unknown (404).
+
+    One gateway worker, so the second call meets the pooled (now stale) upstream session for certain.
+    """
+    import httpx
+
+    from tests.support import runlayer_server
+
+    from .test_faults import tool_call
+    from .test_security import open_session
+
+    entry = everything_entry()
+    port = free_port()
+    args = ["node", str(entry), "streamableHttp"]
+    env = {"PORT": str(port)}
+    with runlayer_server(workers=1, tmp_dir=tmp_path) as server:
+        headers = {"x-runlayer-api-key": server.keys["alice"], "accept": "application/json, text/event-stream"}
+        with running(args, port=port, env=env):
+            cid = server.create_connector(url=f"http://127.0.0.1:{port}/mcp", users=["alice"], name="restarts")
+            sid = open_session(server, cid)
+            first = httpx.post(
+                server.mcp_url(cid),
+                json=tool_call("echo", {"message": "one"}),
+                headers={**headers, "mcp-session-id": sid},
+            )
+            assert "one" in first.text
+        with running(args, port=port, env=env):  # a new process: the old upstream session is gone
+            again = httpx.post(
+                server.mcp_url(cid),
+                json=tool_call("echo", {"message": "two"}),
+                headers={**headers, "mcp-session-id": sid},
+            )
+    assert again.status_code == 200 and "two" in again.json()["result"]["content"][0]["text"]
