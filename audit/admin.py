@@ -48,7 +48,8 @@ class AuditEventAdmin(admin.ModelAdmin):
         "duration_ms",
     ]
     list_filter = ["action_type", ServerIdFilter]
-    search_fields = ["=correlation_id", "=actor_email", "=resource_name"]
+    search_fields = ["=correlation_id"]  # indexed; actor, server and action have filters
+    search_help_text = "Exact correlation id"
     paginator = CheapPaginator
     show_full_result_count = False
     list_per_page = 50
