@@ -76,6 +76,13 @@ class AuditEventAdmin(admin.ModelAdmin):
     ]
     exclude = ["details"]
 
+    def get_search_results(self, request, queryset, search_term):
+        # Exact, case-sensitive match so the index on correlation_id is used (the admin's "=" means iexact).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(correlation_id=term), False
+
     @admin.display(description="Details")
     def pretty_details(self, obj: AuditEvent) -> str:
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.details, indent=2))

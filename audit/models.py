@@ -49,6 +49,10 @@ class ActionType(models.TextChoices):
     AGENT_ACCOUNT_DELETED = "agent_account_deleted"
     AGENT_ACCOUNT_TOKEN_EXCHANGE_SUCCESS = "agent_account_token_exchange_success"
     AGENT_ACCOUNT_TOKEN_EXCHANGE_DENIED = "agent_account_token_exchange_denied"
+    # policies
+    POLICY_CREATED = "policy_created"
+    POLICY_UPDATED = "policy_updated"
+    POLICY_DELETED = "policy_deleted"
     # access requests
     ACCESS_REQUEST_CREATED = "access_request_created"
     ACCESS_REQUEST_APPROVED = "access_request_approved"

@@ -171,7 +171,7 @@ def connector_delete(*, connector: Connector, actor: AbstractBaseUser | None) ->
     _after_change(connector)
 
 
-def _resolve_principals(model: Any, refs: Iterable[Any], *, lookup: str, what: str) -> list[Any]:
+def resolve_principals(model: Any, refs: Iterable[Any], *, lookup: str, what: str) -> list[Any]:
     """Users or groups by id or by name; unknown references are a validation error naming them."""
     from django.core.exceptions import ValidationError
 
@@ -200,8 +200,8 @@ def connector_set_access(
     groups: Iterable[Any] | None = None,
 ) -> Connector:
     """Set who may use a connector. ``None`` leaves that side unchanged; users and groups by id or name."""
-    new_users = None if users is None else _resolve_principals(User, users, lookup="username", what="users")
-    new_groups = None if groups is None else _resolve_principals(Group, groups, lookup="name", what="groups")
+    new_users = None if users is None else resolve_principals(User, users, lookup="username", what="users")
+    new_groups = None if groups is None else resolve_principals(Group, groups, lookup="name", what="groups")
 
     def snapshot() -> tuple[list[str], list[str]]:
         return (

@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from asgiref.sync import sync_to_async
 
 from runlayer.cache_version import aread_config_version, read_config_version
 
-from .engine import ConnectorRules, RuleSet
+from .engine import CompiledPolicy, ConnectorRules, PolicyError, RuleSet
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _current: RuleSet | None = None
+
+
+def compile_policy(policy, user_ids=(), group_ids=()) -> CompiledPolicy:
+    return CompiledPolicy.compile(
+        id=str(policy.id),
+        name=policy.name,
+        description=policy.description,
+        effect=policy.effect,
+        connector_id=str(policy.connector_id) if policy.connector_id else None,
+        everyone=policy.everyone,
+        user_ids=user_ids,
+        group_ids=group_ids,
+        tools=policy.tools or [],
+        resources=policy.resources or [],
+        prompts=policy.prompts or [],
+        conditions=policy.conditions or [],
+        client_names=policy.client_names or [],
+        ip_ranges=policy.ip_ranges or [],
+    )
+
+
+def _compiled_policies() -> list[CompiledPolicy]:
+    from .models import Policy
+
+    users: dict[str, set[int]] = {}
+    groups: dict[str, set[int]] = {}
+    for policy_id, user_id in Policy.users.through.objects.values_list("policy_id", "user_id"):
+        users.setdefault(str(policy_id), set()).add(user_id)
+    for policy_id, group_id in Policy.groups.through.objects.values_list("policy_id", "group_id"):
+        groups.setdefault(str(policy_id), set()).add(group_id)
+    compiled = []
+    for policy in Policy.objects.filter(enabled=True):
+        key = str(policy.id)
+        try:
+            compiled.append(compile_policy(policy, users.get(key, ()), groups.get(key, ())))
+        except PolicyError:
+            logger.exception("policy %s cannot be compiled and is skipped", policy.id)
+    return compiled
 
 
 def compile_rules(version: int) -> RuleSet:
@@ -24,6 +64,13 @@ def compile_rules(version: int) -> RuleSet:
         users.setdefault(str(connector_id), set()).add(user_id)
     for connector_id, group_id in Connector.groups.through.objects.values_list("connector_id", "group_id"):
         groups.setdefault(str(connector_id), set()).add(group_id)
+    by_connector: dict[str, list[CompiledPolicy]] = {}
+    global_denies = []
+    for policy in _compiled_policies():
+        if policy.connector_id is None:
+            global_denies.append(policy)
+        else:
+            by_connector.setdefault(policy.connector_id, []).append(policy)
     for connector_id, name, status in Connector.objects.values_list("id", "name", "status"):
         key = str(connector_id)
         connectors[key] = ConnectorRules(
@@ -32,8 +79,9 @@ def compile_rules(version: int) -> RuleSet:
             active=status == ConnectorStatus.ACTIVE,
             user_ids=frozenset(users.get(key, ())),
             group_ids=frozenset(groups.get(key, ())),
+            policies=tuple(by_connector.get(key, ())),
         )
-    return RuleSet(version=version, connectors=connectors)
+    return RuleSet(version=version, connectors=connectors, global_denies=tuple(global_denies))
 
 
 def current_rules() -> RuleSet:

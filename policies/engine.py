@@ -1,16 +1,38 @@
 """The decision engine: one pure function that every enforcement point calls.
 
 Plain data in, a decision out; no ORM, no I/O. The gateway, the local API and the Runlayer MCP build a
-``CallContext`` and ask ``decide(rules, ctx)`` with ``rules`` compiled (and cached) from the database
-by ``policies.cache``. Today's rules are connector assignments (a user may use a connector assigned to
-them directly or through a group); policy rules plug in here without touching the callers.
+``CallContext`` and ask ``decide(rules, ctx)`` with ``rules`` compiled (and cached) from the database by
+``policies.cache``.
+
+Resolution:
+1. The connector must exist and be active.
+2. Any matching deny wins: global denies first, then the connector's.
+3. Otherwise the caller needs an assignment to the connector (directly or through a group) or a
+   matching allow policy.
+
+A policy matches when its principals include the caller (or it is for everyone), its client names and
+IP ranges admit the call, its targets cover the item (tool, resource or prompt; a policy without
+targets covers the whole connector) and all its argument conditions hold. Connector-level requests
+(``initialize``, the lists) name no item: there, a deny applies only when it has no targets, and an
+allow with targets still opens the connector (the lists then show only the items it covers).
+Argument conditions cannot be judged without arguments: such a deny does not hide an item from a list
+(the call itself is checked), and such an allow does not hide it either.
+
+Every pattern is compiled with RE2, so matching is linear in the input whatever the pattern.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import re2
+
+# Which target list of a policy covers the item of a method.
+TARGET_KIND = {"tools/call": "tools", "resources/read": "resources", "prompts/get": "prompts"}
+OPERATORS = ("equals", "not_equals", "in", "not_in", "begins_with", "contains", "matches", "gt", "gte", "lt", "lte")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +64,217 @@ class CallContext:
 class Decision:
     allowed: bool
     reason: str
-    rule: str | None = None  # what decided: "assignment", "no-assignment", a policy's id…
+    rule: str | None = None  # what decided: "assignment", "no-assignment", "policy:<id>"…
 
     def __bool__(self) -> bool:
         return self.allowed
+
+
+class PolicyError(ValueError):
+    """A policy cannot be compiled; the message says which part and why."""
+
+
+def glob_matcher(pattern: str) -> Any:
+    """An RE2 matcher for a glob (``*`` any run, ``?`` one character), anchored at both ends."""
+    parts = []
+    for ch in pattern:
+        if ch == "*":
+            parts.append(".*")
+        elif ch == "?":
+            parts.append(".")
+        else:
+            parts.append(re2.escape(ch))
+    return re2.compile("^" + "".join(parts) + "$")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    path: tuple[str, ...]
+    op: str
+    value: Any
+    regex: Any = None
+
+    @classmethod
+    def compile(cls, raw: Mapping[str, Any]) -> Condition:
+        if not isinstance(raw, Mapping):
+            raise PolicyError("a condition must be an object with path, op and value")
+        path, op, value = raw.get("path"), raw.get("op"), raw.get("value")
+        if not isinstance(path, str) or not path.strip():
+            raise PolicyError("a condition needs a path into the arguments, e.g. 'path' or 'options.depth'")
+        if op not in OPERATORS:
+            raise PolicyError(f"unknown operator {op!r}: use one of {', '.join(OPERATORS)}")
+        regex = None
+        if op == "matches":
+            if not isinstance(value, str):
+                raise PolicyError("'matches' needs a regular expression as its value")
+            try:
+                regex = re2.compile(value)
+            except re2.error as exc:
+                raise PolicyError(f"not a valid (RE2) regular expression: {exc}") from None
+        if op in ("in", "not_in") and not isinstance(value, list):
+            raise PolicyError(f"{op!r} needs a list as its value")
+        if op in ("gt", "gte", "lt", "lte") and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise PolicyError(f"{op!r} needs a number as its value")
+        if op == "begins_with" and not isinstance(value, str):
+            raise PolicyError("'begins_with' needs a string as its value")
+        return cls(path=tuple(path.strip().split(".")), op=op, value=value, regex=regex)
+
+    def holds(self, arguments: Mapping[str, Any]) -> bool:
+        found, actual = _lookup(arguments, self.path)
+        op, value = self.op, self.value
+        if op == "not_equals":
+            return not found or actual != value
+        if op == "not_in":
+            return not found or actual not in value
+        if not found:
+            return False
+        if op == "equals":
+            return actual == value
+        if op == "in":
+            return actual in value
+        if op == "begins_with":
+            return isinstance(actual, str) and actual.startswith(value)
+        if op == "contains":
+            if isinstance(actual, str):
+                return isinstance(value, str) and value in actual
+            return isinstance(actual, list) and value in actual
+        if op == "matches":
+            return isinstance(actual, str) and self.regex.search(actual) is not None
+        if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+            return False
+        return {"gt": actual > value, "gte": actual >= value, "lt": actual < value, "lte": actual <= value}[op]
+
+
+def _lookup(data: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    for key in path:
+        if isinstance(data, Mapping) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
+            data = data[int(key)]
+        else:
+            return False, None
+    return True, data
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    id: str
+    name: str
+    effect: str  # "allow" | "deny"
+    connector_id: str | None
+    everyone: bool = False
+    user_ids: frozenset[int] = frozenset()
+    group_ids: frozenset[int] = frozenset()
+    targets: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # kind → glob matchers
+    conditions: tuple[Condition, ...] = ()
+    client_names: tuple[Any, ...] = ()
+    ip_ranges: tuple[Any, ...] = ()
+    description: str = ""
+
+    @classmethod
+    def compile(
+        cls,
+        *,
+        id: str,
+        name: str,
+        effect: str,
+        connector_id: str | None,
+        everyone: bool = False,
+        user_ids: Sequence[int] = (),
+        group_ids: Sequence[int] = (),
+        tools: Sequence[str] = (),
+        resources: Sequence[str] = (),
+        prompts: Sequence[str] = (),
+        conditions: Sequence[Mapping[str, Any]] = (),
+        client_names: Sequence[str] = (),
+        ip_ranges: Sequence[str] = (),
+        description: str = "",
+    ) -> CompiledPolicy:
+        if effect not in ("allow", "deny"):
+            raise PolicyError("effect must be allow or deny")
+        if connector_id is None and effect != "deny":
+            raise PolicyError("a global policy (no connector) can only deny")
+        targets = {}
+        for kind, patterns in (("tools", tools), ("resources", resources), ("prompts", prompts)):
+            if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) and p for p in patterns):
+                raise PolicyError(f"{kind} must be a list of names or globs")
+            if patterns:
+                targets[kind] = tuple(glob_matcher(p) for p in patterns)
+        if not isinstance(conditions, (list, tuple)):
+            raise PolicyError("conditions must be a list")
+        if not isinstance(client_names, (list, tuple)) or not all(isinstance(c, str) and c for c in client_names):
+            raise PolicyError("client_names must be a list of names or globs")
+        networks = []
+        for cidr in ip_ranges:
+            try:
+                networks.append(ipaddress.ip_network(cidr, strict=False))
+            except (TypeError, ValueError):
+                raise PolicyError(f"{cidr!r} is not an IP address or CIDR range") from None
+        return cls(
+            id=id,
+            name=name,
+            effect=effect,
+            connector_id=connector_id,
+            everyone=everyone,
+            user_ids=frozenset(user_ids),
+            group_ids=frozenset(group_ids),
+            targets=targets,
+            conditions=tuple(Condition.compile(c) for c in conditions),
+            client_names=tuple(glob_matcher(c.lower()) for c in client_names),
+            ip_ranges=tuple(networks),
+            description=description,
+        )
+
+    # -- matching ------------------------------------------------------------------------------
+    def covers_principal(self, principal: Principal) -> bool:
+        if self.everyone:
+            return True
+        if principal.user_id is not None and principal.user_id in self.user_ids:
+            return True
+        return not self.group_ids.isdisjoint(principal.group_ids)
+
+    def admits_client(self, ctx: CallContext) -> bool:
+        if self.client_names and not any(m.search(ctx.client_name.lower()) for m in self.client_names):
+            return False
+        if self.ip_ranges:
+            try:
+                address = ipaddress.ip_address(ctx.ip or "")
+            except ValueError:
+                return False
+            if not any(address in network for network in self.ip_ranges):
+                return False
+        return True
+
+    def covers_item(self, ctx: CallContext) -> bool | None:
+        """True/False for an item-level call; None for a connector-level request (no item)."""
+        kind = TARGET_KIND.get(ctx.method)
+        if kind is None or ctx.name is None:
+            return None
+        if not self.targets:
+            return True
+        matchers = self.targets.get(kind)
+        return bool(matchers) and any(m.search(ctx.name) for m in matchers)
+
+    def matches(self, ctx: CallContext) -> bool:
+        if not self.covers_principal(ctx.principal) or not self.admits_client(ctx):
+            return False
+        item = self.covers_item(ctx)
+        if item is None:  # connector-level request
+            if self.effect == "deny":
+                return not self.targets and not self.conditions
+            return True
+        if not item:
+            return False
+        if not self.conditions:
+            return True
+        if ctx.arguments is None:  # listing: conditions cannot be judged
+            return self.effect == "allow"
+        return all(c.holds(ctx.arguments) for c in self.conditions)
+
+    def reason(self) -> str:
+        verb = "denied" if self.effect == "deny" else "allowed"
+        text = f"{verb} by policy {self.name!r}"
+        return f"{text}: {self.description}" if self.description else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +284,7 @@ class ConnectorRules:
     active: bool
     user_ids: frozenset[int] = frozenset()
     group_ids: frozenset[int] = frozenset()
+    policies: tuple[CompiledPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +293,7 @@ class RuleSet:
 
     version: int
     connectors: Mapping[str, ConnectorRules] = field(default_factory=dict)
+    global_denies: tuple[CompiledPolicy, ...] = ()
 
 
 def _assigned(rules: ConnectorRules, principal: Principal) -> bool:
@@ -77,11 +308,20 @@ def decide(rules: RuleSet, ctx: CallContext) -> Decision:
         return Decision(False, "no such connector", "unknown-connector")
     if not connector.active:
         return Decision(False, f"the connector {connector.name!r} is not active", "connector-inactive")
-    if not _assigned(connector, ctx.principal):
-        return Decision(
-            False, f"you do not have access to the connector {connector.name!r}; ask an admin for it", "no-assignment"
-        )
-    return Decision(True, "assigned to the connector", "assignment")
+    for policy in rules.global_denies:
+        if policy.matches(ctx):
+            return Decision(False, policy.reason(), f"policy:{policy.id}")
+    for policy in connector.policies:
+        if policy.effect == "deny" and policy.matches(ctx):
+            return Decision(False, policy.reason(), f"policy:{policy.id}")
+    if _assigned(connector, ctx.principal):
+        return Decision(True, "assigned to the connector", "assignment")
+    for policy in connector.policies:
+        if policy.effect == "allow" and policy.matches(ctx):
+            return Decision(True, policy.reason(), f"policy:{policy.id}")
+    return Decision(
+        False, f"you do not have access to the connector {connector.name!r}; ask an admin for it", "no-assignment"
+    )
 
 
 def may_see(rules: RuleSet, ctx: CallContext, names: list[str]) -> list[str]:

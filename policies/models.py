@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+
+
+class Effect(models.TextChoices):
+    ALLOW = "allow", "Allow"
+    DENY = "deny", "Deny"
+
+
+class Policy(models.Model):
+    """An allow or deny rule, for one connector or (deny only) for every connector.
+
+    Who: listed users and groups, or everyone. What: the whole connector, or named tools, resources and
+    prompts (exact names or globs such as ``delete_*``). When: optional conditions on the call's
+    arguments, the MCP client's name and the caller's IP address. Any matching deny wins; a user needs an
+    assignment to the connector or a matching allow.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    effect = models.CharField(max_length=8, choices=Effect.choices)
+    connector = models.ForeignKey(
+        "connectors.Connector",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="policies",
+        help_text="Empty: a global policy, applied to every connector (deny only).",
+    )
+    everyone = models.BooleanField(default=False, help_text="Applies to every caller.")
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="policies")
+    groups = models.ManyToManyField(Group, blank=True, related_name="policies")
+    tools = models.JSONField(
+        default=list, blank=True, help_text="Tool names or globs; empty with no resources/prompts: all."
+    )
+    resources = models.JSONField(default=list, blank=True, help_text="Resource URIs or globs.")
+    prompts = models.JSONField(default=list, blank=True, help_text="Prompt names or globs.")
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='All must hold, e.g. [{"path": "path", "op": "begins_with", "value": "/tmp/"}].',
+    )
+    client_names = models.JSONField(default=list, blank=True, help_text="MCP client names or globs; empty: any.")
+    ip_ranges = models.JSONField(default=list, blank=True, help_text="CIDR ranges; empty: any address.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connector__name", "name"]
+        verbose_name_plural = "policies"
+        indexes = [models.Index(fields=["connector", "enabled"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(effect__in=Effect.values), name="policy_effect_valid"),
+            models.CheckConstraint(
+                condition=Q(connector__isnull=False) | Q(effect=Effect.DENY), name="policy_global_is_deny"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="policy_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
