@@ -34,7 +34,7 @@ FIELDS = (
 )
 
 
-def _validate(policy: Policy) -> None:
+def policy_validate(policy: Policy) -> None:
     errors: dict[str, list[str]] = {}
     if not (policy.name or "").strip():
         errors["name"] = ["a name is required"]
@@ -93,7 +93,7 @@ def policy_create(
     if unknown:
         raise TypeError(f"unknown policy fields: {', '.join(sorted(unknown))}")
     policy = Policy(**fields)
-    _validate(policy)
+    policy_validate(policy)
     user_objs = resolve_principals(get_user_model(), list(users), lookup="username", what="users")
     group_objs = resolve_principals(Group, list(groups), lookup="name", what="groups")
     with transaction.atomic():
@@ -128,7 +128,7 @@ def policy_update(
         before = _snapshot(policy)
         for key, value in fields.items():
             setattr(policy, key, value)
-        _validate(policy)
+        policy_validate(policy)
         policy.save()
         if user_objs is not None:
             policy.users.set(user_objs)

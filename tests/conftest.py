@@ -39,3 +39,15 @@ def client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches():
+    """In-process caches follow the shared version counter, which moves on commit; tests inside a rolled-back
+    transaction never commit, so each test starts with empty caches instead."""
+    import policies.cache
+    import runlayer.cache_version
+
+    policies.cache._current = None
+    runlayer.cache_version._memo.clear()
+    yield

@@ -72,6 +72,12 @@ AUDIT_ACTIONS = {
     "prompts/list": ActionType.PROMPTS_LIST,
     "prompts/get": ActionType.PROMPT_GET,
 }
+# list method → (result key, the method that uses an item, the item's name field)
+LIST_FILTERS = {
+    "tools/list": ("tools", "tools/call", "name"),
+    "resources/list": ("resources", "resources/read", "uri"),
+    "prompts/list": ("prompts", "prompts/get", "name"),
+}
 RESOURCE_TYPES = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource"}
 
 
@@ -535,8 +541,8 @@ class Gateway:
 
         response["id"] = request_id
         if "result" in response and isinstance(response["result"], dict):
-            if method == "tools/list":
-                response["result"] = await self._filter_tools(ex, response["result"])
+            if method in LIST_FILTERS:
+                response["result"] = await self._filter_list(ex, method, response["result"])
             response = self._shape(ex, method, response)
             error = None
             if method == "tools/call" and response.get("result", {}).get("isError"):
@@ -550,22 +556,24 @@ class Gateway:
             self._audit_call(ex, method, arguments, None, error=("rpc_error", message))
         await self._finish(send, ex, stream, response)
 
-    async def _filter_tools(self, ex: Exchange, result: dict[str, Any]) -> dict[str, Any]:
-        tools = result.get("tools")
-        if not isinstance(tools, list):
+    async def _filter_list(self, ex: Exchange, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """A list result with only the items the caller may use (by the policies of the item's method)."""
+        key, item_method, name_key = LIST_FILTERS[method]
+        items = result.get(key)
+        if not isinstance(items, list):
             return result
         assert ex.identity is not None
         rules = await acurrent_rules()
         ctx = CallContext(
             principal=ex.identity.principal,
             connector_id=ex.connector_id,
-            method="tools/call",
+            method=item_method,
             client_name=ex.client_name,
             ip=ex.ip,
         )
-        names = [t.get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        names = [i.get(name_key) for i in items if isinstance(i, dict) and isinstance(i.get(name_key), str)]
         allowed = set(may_see(rules, ctx, names))
-        return {**result, "tools": [t for t in tools if isinstance(t, dict) and t.get("name") in allowed]}
+        return {**result, key: [i for i in items if isinstance(i, dict) and i.get(name_key) in allowed]}
 
     async def _discover(self, send, ex: Exchange, request_id) -> None:
         decision = await self._decide(ex, None, None)

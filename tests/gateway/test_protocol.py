@@ -137,3 +137,43 @@ def test_unassigned_user_cannot_open_a_session(server, connector):
     )
     assert resp.status_code == 403
     assert "do not have access" in resp.json()["error"]["message"] and "mcp-session-id" not in resp.headers
+
+
+def test_policies_filter_lists_and_block_calls(server, upstream, record_file):
+    cid = server.create_connector(url=upstream, users=["alice"], name="governed")
+    for body in (
+        {"name": "No echo", "effect": "deny", "connector": cid, "everyone": True, "tools": ["echo"]},
+        {"name": "No readme", "effect": "deny", "connector": cid, "everyone": True, "resources": ["demo://readme"]},
+        {
+            "name": "No big sums",
+            "effect": "deny",
+            "connector": cid,
+            "everyone": True,
+            "tools": ["add"],
+            "conditions": [{"path": "a", "op": "gt", "value": 1000}],
+        },
+    ):
+        assert server.api("POST", "/api/v1/policies", json=body).status_code == 201
+
+    async def scenario():
+        async with mcp_client(server.mcp_url(cid), server.keys["alice"]) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "echo" not in names and {"add", "count"} <= names  # a conditional deny does not hide `add`
+            blocked = await client.session.call_tool("echo", {"text": "policy-blocked"})
+            assert blocked.is_error and "No echo" in blocked.content[0].text
+            assert (await client.session.call_tool("add", {"a": 1, "b": 1})).content[0].text == "2"
+            big = await client.session.call_tool("add", {"a": 5000, "b": 1})
+            assert big.is_error and "No big sums" in big.content[0].text
+            assert [r.uri for r in (await client.list_resources()).resources] == []
+            with pytest.raises(MCPError, match="No readme"):
+                await client.read_resource("demo://readme")
+
+    anyio.run(scenario)
+    assert not [c for c in recorded(record_file) if c["arguments"].get("text") == "policy-blocked"]
+    assert not [c for c in recorded(record_file) if c["arguments"].get("a") == 5000]
+    denied = server.audit(action_type="access_denied", server_id=cid, wait_for=3)
+    assert {e["details"]["reason"].split(":")[0] for e in denied} >= {
+        "denied by policy 'No echo'",
+        "denied by policy 'No big sums'",
+        "denied by policy 'No readme'",
+    }

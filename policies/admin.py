@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from .models import Policy
+from .services import FIELDS, policy_create, policy_delete, policy_update, policy_validate
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = Policy
+        fields = [*FIELDS, "users", "groups"]
+
+    def clean(self):
+        cleaned = super().clean()
+        candidate = Policy(**{f: cleaned.get(f, getattr(self.instance, f, None)) for f in FIELDS})
+        try:
+            policy_validate(candidate)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    self.add_error(field if field in self.fields else None, error)
+        return cleaned
+
+
+class ScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("global", "Global"), ("connector", "One connector")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "global":
+            return queryset.filter(connector__isnull=True)
+        if self.value() == "connector":
+            return queryset.filter(connector__isnull=False)
+        return queryset
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    form = PolicyForm
+    list_display = ["name", "effect", "connector", "enabled", "everyone", "updated_at"]
+    list_filter = ["effect", "enabled", ScopeFilter, "connector"]
+    search_fields = ["name", "description"]
+    list_select_related = ["connector"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    filter_horizontal = ["users", "groups"]
+    actions = ["enable", "disable"]
+
+    def save_model(self, request, obj: Policy, form, change: bool) -> None:
+        data = {f: form.cleaned_data.get(f) for f in FIELDS}
+        users = [u.pk for u in form.cleaned_data.get("users", [])]
+        groups = [g.pk for g in form.cleaned_data.get("groups", [])]
+        if change:
+            saved = policy_update(policy=obj, actor=request.user, users=users, groups=groups, **data)
+        else:
+            saved = policy_create(actor=request.user, users=users, groups=groups, **data)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change) -> None:
+        pass  # users and groups are set by the service in save_model
+
+    def delete_model(self, request, obj: Policy) -> None:
+        policy_delete(policy=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for policy in queryset:
+            policy_delete(policy=policy, actor=request.user)
+
+    @admin.action(description="Enable selected policies")
+    def enable(self, request, queryset) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected policies")
+    def disable(self, request, queryset) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request, queryset, enabled: bool) -> None:
+        changed = 0
+        for policy in queryset.filter(enabled=not enabled):
+            policy_update(policy=policy, actor=request.user, enabled=enabled)
+            changed += 1
+        self.message_user(request, f"{changed} policy(ies) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from rest_framework import serializers
+
+from connectors.models import Connector
+
+from ..models import Effect, Policy
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    connector = serializers.PrimaryKeyRelatedField(queryset=Connector.objects.all(), allow_null=True, required=False)
+    users = serializers.SlugRelatedField(
+        many=True, slug_field="username", queryset=get_user_model().objects.all(), required=False
+    )
+    groups = serializers.SlugRelatedField(many=True, slug_field="name", queryset=Group.objects.all(), required=False)
+    effect = serializers.ChoiceField(choices=Effect.choices)
+    tools = serializers.ListField(child=serializers.CharField(), required=False)
+    resources = serializers.ListField(child=serializers.CharField(), required=False)
+    prompts = serializers.ListField(child=serializers.CharField(), required=False)
+    conditions = serializers.ListField(child=serializers.DictField(), required=False)
+    client_names = serializers.ListField(child=serializers.CharField(), required=False)
+    ip_ranges = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        model = Policy
+        fields = [
+            "id",
+            "name",
+            "description",
+            "enabled",
+            "effect",
+            "connector",
+            "everyone",
+            "users",
+            "groups",
+            "tools",
+            "resources",
+            "prompts",
+            "conditions",
+            "client_names",
+            "ip_ranges",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class PolicyTestSerializer(serializers.Serializer):
+    user = serializers.CharField(help_text="Username or id of the caller.")
+    connector = serializers.UUIDField()
+    method = serializers.ChoiceField(
+        choices=["tools/call", "resources/read", "prompts/get", "initialize", "tools/list"], default="tools/call"
+    )
+    name = serializers.CharField(required=False, allow_null=True, help_text="Tool or prompt name, or resource URI.")
+    arguments = serializers.DictField(required=False)
+    client_name = serializers.CharField(required=False, allow_blank=True, default="")
+    ip = serializers.IPAddressField(required=False, allow_null=True)
+
+
+class DecisionSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField()
+    rule = serializers.CharField(allow_null=True)
