@@ -57,6 +57,7 @@ class ActionType(models.TextChoices):
     ACCESS_REQUEST_CREATED = "access_request_created"
     ACCESS_REQUEST_APPROVED = "access_request_approved"
     ACCESS_REQUEST_REJECTED = "access_request_rejected"
+    ACCESS_REQUEST_WITHDRAWN = "access_request_withdrawn"
 
 
 class AppendOnlyError(Exception):

@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from .models import Policy
+from .access_requests import access_request_approve, access_request_reject
+from .models import AccessRequest, Policy, WebhookDelivery, WebhookEndpoint
 from .services import FIELDS, policy_create, policy_delete, policy_update, policy_validate
 
 
@@ -86,3 +87,73 @@ class PolicyAdmin(admin.ModelAdmin):
             policy_update(policy=policy, actor=request.user, enabled=enabled)
             changed += 1
         self.message_user(request, f"{changed} policy(ies) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    list_display = ["requester", "connector", "tools", "state", "created_at", "decided_by", "decided_at"]
+    list_filter = ["state", "connector"]
+    search_fields = ["requester__username", "connector__name", "reason"]
+    list_select_related = ["requester", "connector", "decided_by"]
+    readonly_fields = [
+        "id",
+        "requester",
+        "connector",
+        "tools",
+        "reason",
+        "state",
+        "decided_by",
+        "decision_note",
+        "granted_policy",
+        "created_at",
+        "decided_at",
+    ]
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # users ask through the API or the Runlayer MCP; admins assign directly instead
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Approve selected requests (grants access)")
+    def approve(self, request, queryset) -> None:
+        self._decide(request, queryset, access_request_approve, "approved")
+
+    @admin.action(description="Reject selected requests")
+    def reject(self, request, queryset) -> None:
+        self._decide(request, queryset, access_request_reject, "rejected")
+
+    def _decide(self, request, queryset, fn, verb: str) -> None:
+        done, skipped = 0, 0
+        for item in queryset:
+            try:
+                fn(request=item, actor=request.user)
+                done += 1
+            except ValidationError:
+                skipped += 1
+        self.message_user(request, f"{done} request(s) {verb}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} request(s) skipped: not pending.", messages.WARNING)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["name", "url", "enabled", "events", "created_at"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "url"]
+    readonly_fields = ["id", "created_at"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["event", "endpoint", "status", "attempts", "response_code", "created_at", "delivered_at"]
+    list_filter = ["status", "event", "endpoint"]
+    list_select_related = ["endpoint"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -67,3 +67,82 @@ class Policy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccessRequestState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class AccessRequest(models.Model):
+    """A user asks for a connector (optionally only some of its tools); an admin approves or rejects."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests")
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="access_requests")
+    tools = models.JSONField(default=list, blank=True, help_text="Only these tools; empty: the whole connector.")
+    reason = models.TextField()
+    state = models.CharField(max_length=16, choices=AccessRequestState.choices, default=AccessRequestState.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_note = models.TextField(blank=True)
+    granted_policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "-created_at"]), models.Index(fields=["requester", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requester", "connector"],
+                condition=Q(state="pending"),
+                name="accessrequest_one_pending_per_connector",
+            ),
+            models.CheckConstraint(condition=Q(state__in=AccessRequestState.values), name="accessrequest_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requester} → {self.connector} ({self.state})"
+
+
+class WebhookEndpoint(models.Model):
+    """Where signed notifications are posted (HMAC-SHA256 of the body with the endpoint's secret)."""
+
+    EVENTS = ("access_request_created", "access_request_approved", "access_request_rejected")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    url = models.URLField(max_length=2000)
+    secret = models.CharField(max_length=200, help_text="Shared secret for the X-Runlayer-Signature header.")
+    events = models.JSONField(default=list, blank=True, help_text="Event names to send; empty: all.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event: str) -> bool:
+        return self.enabled and (not self.events or event in self.events)
+
+
+class WebhookDelivery(models.Model):
+    """One attempt series to deliver one event to one endpoint: the delivery log."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, default="pending")  # pending | delivered | failed
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"

@@ -274,6 +274,12 @@ SECURE_HSTS_PRELOAD = _https
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Access-request events that send email (created: to admins; approved/rejected: to the requester).
+RUNLAYER_NOTIFY_EMAIL_EVENTS = env_list(
+    "RUNLAYER_NOTIFY_EMAIL_EVENTS", ["access_request_created", "access_request_approved", "access_request_rejected"]
+)
+# Webhook retries back off exponentially from this many seconds.
+RUNLAYER_WEBHOOK_RETRY_BASE_SECONDS = env_int("RUNLAYER_WEBHOOK_RETRY_BASE_SECONDS", 10, minimum=0)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "runlayer@localhost")
 

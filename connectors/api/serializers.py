@@ -131,7 +131,7 @@ class ServerWriteSerializer(serializers.Serializer):
         return kwargs
 
 
-class AccessSerializer(serializers.Serializer):
+class ServerAccessSerializer(serializers.Serializer):
     users = serializers.ListField(child=serializers.CharField(), required=False, help_text="Usernames or user ids.")
     groups = serializers.ListField(child=serializers.CharField(), required=False, help_text="Group names or ids.")
 

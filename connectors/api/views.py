@@ -20,10 +20,10 @@ from ..install import install_material
 from ..models import CapabilityKind, CatalogEntry
 from ..selectors import connectors_visible_to, principal_of
 from .serializers import (
-    AccessSerializer,
     CapabilitySerializer,
     CatalogEntrySerializer,
     InstantiateSerializer,
+    ServerAccessSerializer,
     ServerSerializer,
     ServerWriteSerializer,
 )
@@ -74,13 +74,13 @@ class ServerViewSet(viewsets.ModelViewSet):
         services.connector_delete(connector=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(methods=["PUT"], request=AccessSerializer, responses=AccessSerializer)
-    @extend_schema(methods=["GET"], responses=AccessSerializer)
+    @extend_schema(methods=["PUT"], request=ServerAccessSerializer, responses=ServerAccessSerializer)
+    @extend_schema(methods=["GET"], responses=ServerAccessSerializer)
     @action(detail=True, methods=["get", "put"], permission_classes=[IsAuthenticated, IsAdmin])
     def access(self, request, pk=None):
         connector = self.get_object()
         if request.method == "PUT":
-            body = AccessSerializer(data=request.data)
+            body = ServerAccessSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             if "users" not in body.validated_data and "groups" not in body.validated_data:
                 raise ValidationError({"detail": "give users, groups or both"})

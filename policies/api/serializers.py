@@ -63,3 +63,34 @@ class DecisionSerializer(serializers.Serializer):
     allowed = serializers.BooleanField()
     reason = serializers.CharField()
     rule = serializers.CharField(allow_null=True)
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    connector = serializers.PrimaryKeyRelatedField(queryset=Connector.objects.all())
+    connector_name = serializers.CharField(source="connector.name", read_only=True)
+    tools = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        from ..models import AccessRequest
+
+        model = AccessRequest
+        fields = [
+            "id",
+            "requester",
+            "connector",
+            "connector_name",
+            "tools",
+            "reason",
+            "state",
+            "decided_by",
+            "decision_note",
+            "created_at",
+            "decided_at",
+        ]
+        read_only_fields = ["id", "state", "decision_note", "created_at", "decided_at"]
+
+
+class DecisionNoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)

@@ -3,22 +3,34 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from connectors.models import Connector
-from connectors.selectors import principal_of
+from connectors.selectors import is_admin, principal_of
 from runlayer.permissions import IsAdmin
 
 from .. import services
+from ..access_requests import (
+    access_request_approve,
+    access_request_create,
+    access_request_reject,
+    access_request_withdraw,
+)
 from ..cache import current_rules
 from ..engine import CallContext, decide
 from ..filtersets import PolicyFilterSet
-from ..models import Policy
-from .serializers import DecisionSerializer, PolicySerializer, PolicyTestSerializer
+from ..models import AccessRequest, Policy
+from .serializers import (
+    AccessRequestSerializer,
+    DecisionNoteSerializer,
+    DecisionSerializer,
+    PolicySerializer,
+    PolicyTestSerializer,
+)
 
 
 def _service_kwargs(data: dict) -> dict:
@@ -80,3 +92,53 @@ class PolicyViewSet(viewsets.ModelViewSet):
         )
         decision = decide(current_rules(), ctx)
         return Response({"allowed": decision.allowed, "reason": decision.reason, "rule": decision.rule})
+
+
+class AccessRequestViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Requests for access. Users see and withdraw their own; admins see all and approve or reject."""
+
+    serializer_class = AccessRequestSerializer
+    queryset = AccessRequest.objects.none()
+    filterset_fields = ["state", "connector"]
+
+    def get_queryset(self):
+        qs = AccessRequest.objects.select_related("requester", "connector", "decided_by")
+        return qs if is_admin(self.request.user) else qs.filter(requester=self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        connector = body.validated_data["connector"]
+        if connector.status != "active":
+            raise ValidationError({"connector": "only active connectors can be requested"})
+        created = access_request_create(
+            requester=request.user,
+            connector=connector,
+            reason=body.validated_data.get("reason", ""),
+            tools=body.validated_data.get("tools"),
+        )
+        return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
+
+    def _decision(self, request, fn):
+        body = DecisionNoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        decided = fn(request=self.get_object(), actor=request.user, note=body.validated_data["note"])
+        return Response(self.get_serializer(decided).data)
+
+    @extend_schema(request=DecisionNoteSerializer, responses=AccessRequestSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, IsAdmin])
+    def approve(self, request, pk=None):
+        return self._decision(request, access_request_approve)
+
+    @extend_schema(request=DecisionNoteSerializer, responses=AccessRequestSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, IsAdmin])
+    def reject(self, request, pk=None):
+        return self._decision(request, access_request_reject)
+
+    @extend_schema(request=None, responses=AccessRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        withdrawn = access_request_withdraw(request=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(withdrawn).data)
