@@ -23,6 +23,7 @@ Every pattern is compiled with RE2, so matching is linear in the input whatever 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,17 +75,48 @@ class PolicyError(ValueError):
     """A policy cannot be compiled; the message says which part and why."""
 
 
-def glob_matcher(pattern: str) -> Any:
-    """An RE2 matcher for a glob (``*`` any run, ``?`` one character), anchored at both ends."""
-    parts = []
-    for ch in pattern:
-        if ch == "*":
-            parts.append(".*")
-        elif ch == "?":
-            parts.append(".")
+class Glob:
+    """A glob (``*`` any run, ``?`` one character), matched with plain string operations where the pattern
+    allows (exact, prefix, suffix, infix) and with an anchored RE2 regex otherwise."""
+
+    __slots__ = ("pattern", "kind", "text", "regex")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern, self.regex, self.text = pattern, None, pattern
+        inner = pattern.strip("*")
+        if "?" in pattern or "*" in inner:
+            self.kind = "regex"
+            parts = [".*" if ch == "*" else "." if ch == "?" else re2.escape(ch) for ch in pattern]
+            self.regex = re2.compile("^" + "".join(parts) + "$")
+        elif pattern == "*" * len(pattern) and pattern:
+            self.kind = "any"
         else:
-            parts.append(re2.escape(ch))
-    return re2.compile("^" + "".join(parts) + "$")
+            starts, ends = pattern.startswith("*"), pattern.endswith("*")
+            self.kind = {(False, False): "exact", (False, True): "prefix", (True, False): "suffix"}.get(
+                (starts, ends), "infix"
+            )
+            self.text = inner
+
+    def as_regex(self) -> str:
+        return "^" + "".join(".*" if ch == "*" else "." if ch == "?" else re2.escape(ch) for ch in self.pattern) + "$"
+
+    def search(self, value: str) -> bool:
+        kind = self.kind
+        if kind == "exact":
+            return value == self.text
+        if kind == "prefix":
+            return value.startswith(self.text)
+        if kind == "suffix":
+            return value.endswith(self.text)
+        if kind == "infix":
+            return self.text in value
+        if kind == "any":
+            return True
+        return self.regex.search(value) is not None
+
+
+def glob_matcher(pattern: str) -> Glob:
+    return Glob(pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +175,15 @@ class Condition:
         if not isinstance(actual, (int, float)) or isinstance(actual, bool):
             return False
         return {"gt": actual > value, "gte": actual >= value, "lt": actual < value, "lte": actual <= value}[op]
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip(text: str | None) -> tuple[int, int] | None:
+    try:
+        address = ipaddress.ip_address(text or "")
+    except ValueError:
+        return None
+    return address.version, int(address)
 
 
 def _lookup(data: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -207,9 +248,10 @@ class CompiledPolicy:
         networks = []
         for cidr in ip_ranges:
             try:
-                networks.append(ipaddress.ip_network(cidr, strict=False))
+                network = ipaddress.ip_network(cidr, strict=False)
             except (TypeError, ValueError):
                 raise PolicyError(f"{cidr!r} is not an IP address or CIDR range") from None
+            networks.append((network.version, int(network.network_address), int(network.broadcast_address)))
         return cls(
             id=id,
             name=name,
@@ -234,14 +276,16 @@ class CompiledPolicy:
         return not self.group_ids.isdisjoint(principal.group_ids)
 
     def admits_client(self, ctx: CallContext) -> bool:
-        if self.client_names and not any(m.search(ctx.client_name.lower()) for m in self.client_names):
-            return False
-        if self.ip_ranges:
-            try:
-                address = ipaddress.ip_address(ctx.ip or "")
-            except ValueError:
+        if self.client_names:
+            client = ctx.client_name.lower()
+            if not any(m.search(client) for m in self.client_names):
                 return False
-            if not any(address in network for network in self.ip_ranges):
+        if self.ip_ranges:
+            address = _ip(ctx.ip)
+            if address is None:
+                return False
+            version, value = address
+            if not any(v == version and low <= value <= high for v, low, high in self.ip_ranges):
                 return False
         return True
 
@@ -256,14 +300,14 @@ class CompiledPolicy:
         return bool(matchers) and any(m.search(ctx.name) for m in matchers)
 
     def matches(self, ctx: CallContext) -> bool:
-        if not self.covers_principal(ctx.principal) or not self.admits_client(ctx):
+        if not self.covers_principal(ctx.principal):
             return False
         item = self.covers_item(ctx)
         if item is None:  # connector-level request
-            if self.effect == "deny":
-                return not self.targets and not self.conditions
-            return True
-        if not item:
+            if self.effect == "deny" and (self.targets or self.conditions):
+                return False
+            return self.admits_client(ctx)
+        if not item or not self.admits_client(ctx):
             return False
         if not self.conditions:
             return True
@@ -287,6 +331,32 @@ class ConnectorRules:
     policies: tuple[CompiledPolicy, ...] = ()
 
 
+class ClientIndex:
+    """Policies narrowed by client name in one RE2 pass: those naming clients are only checked when one of
+    their globs matches the caller's client; the others are always checked. Keeps their order."""
+
+    def __init__(self, policies: Sequence[CompiledPolicy]) -> None:
+        self.policies = tuple(policies)
+        self.always = tuple(i for i, p in enumerate(self.policies) if not p.client_names)
+        self._owners: list[int] = []
+        self._set = None
+        keyed = [(i, p) for i, p in enumerate(self.policies) if p.client_names]
+        if keyed:
+            self._set = re2.Set.SearchSet(re2.Options())
+            for i, policy in keyed:
+                for glob in policy.client_names:
+                    self._set.Add(glob.as_regex())
+                    self._owners.append(i)
+            self._set.Compile()
+
+    def candidates(self, client_name: str) -> list[CompiledPolicy]:
+        if self._set is None:
+            return list(self.policies)
+        hits = self._set.Match(client_name.lower()) or ()
+        indexes = sorted({*self.always, *(self._owners[h] for h in hits)})
+        return [self.policies[i] for i in indexes]
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """Everything ``decide`` needs, compiled once per configuration version."""
@@ -294,6 +364,11 @@ class RuleSet:
     version: int
     connectors: Mapping[str, ConnectorRules] = field(default_factory=dict)
     global_denies: tuple[CompiledPolicy, ...] = ()
+    global_index: ClientIndex | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.global_index is None:
+            object.__setattr__(self, "global_index", ClientIndex(self.global_denies))
 
 
 def _assigned(rules: ConnectorRules, principal: Principal) -> bool:
@@ -308,7 +383,7 @@ def decide(rules: RuleSet, ctx: CallContext) -> Decision:
         return Decision(False, "no such connector", "unknown-connector")
     if not connector.active:
         return Decision(False, f"the connector {connector.name!r} is not active", "connector-inactive")
-    for policy in rules.global_denies:
+    for policy in rules.global_index.candidates(ctx.client_name):
         if policy.matches(ctx):
             return Decision(False, policy.reason(), f"policy:{policy.id}")
     for policy in connector.policies:

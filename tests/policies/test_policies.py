@@ -248,3 +248,21 @@ def test_service_validation(admin_user):
         )
     with pytest.raises(ValidationError, match="ghost"):
         policy_create(actor=admin_user, name="x", effect="deny", connector=None, users=["ghost"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    globs=st.lists(
+        st.lists(st.sampled_from(["cursor", "claude*", "*code", "*evil*", "v?code", "x"]), max_size=2), max_size=6
+    ),
+    client=st.sampled_from(["cursor", "claude-code", "vscode", "my-evil-bot", "Claude", "", "x"]),
+)
+def test_client_index_agrees_with_checking_every_global_deny(globs, client):
+    denies = [policy(connector=None, id=f"g{i}", everyone=True, client_names=names) for i, names in enumerate(globs)]
+    r = rules(*denies)
+    ctx = call(client=client)
+    naive = next((p for p in denies if p.matches(ctx)), None)
+    decision = decide(r, ctx)
+    assert decision.allowed == (naive is None)
+    if naive is not None:
+        assert decision.rule == f"policy:{naive.id}"
