@@ -11,16 +11,23 @@ appended to it as JSON lines: tests use that to prove what did (or did not) reac
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import os
-import time
-from typing import Any
+import sys
 
-from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
-from mcp.server.transport_security import TransportSecuritySettings
+# Run as a script (``python connectors/demo_server.py``), Python puts this file's folder first on the path,
+# where ``connectors/selectors.py`` would shadow the standard library's ``selectors``: drop it.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from mcp.server import MCPServer  # noqa: E402
+from mcp.server.mcpserver import Context  # noqa: E402
+from mcp.server.transport_security import TransportSecuritySettings  # noqa: E402
 
 server = MCPServer(
     name="runlayer-demo",
