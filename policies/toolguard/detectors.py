@@ -45,8 +45,25 @@ class Finding:
         }
 
 
-def _compile(rules: Iterable[tuple[str, str, float]]) -> list[tuple[str, object, float]]:
-    return [(name, re2.compile(pattern), score) for name, pattern, score in rules]
+class RuleList(list):
+    """Compiled rules plus one RE2 set over all of them: a single pass over the text says which rules can
+    match at all, so clean text costs one scan instead of one per rule."""
+
+    def __init__(self, rules: Iterable[tuple[str, str, float]]) -> None:
+        rules = list(rules)
+        super().__init__((name, re2.compile(pattern), score) for name, pattern, score in rules)
+        self.prefilter = re2.Set.SearchSet(re2.Options())
+        for _, pattern, _ in rules:
+            self.prefilter.Add(pattern)
+        self.prefilter.Compile()
+
+    def candidates(self, text: str) -> list[tuple[str, object, float]]:
+        hits = self.prefilter.Match(text)
+        return [self[i] for i in sorted(hits)] if hits else []
+
+
+def _compile(rules: Iterable[tuple[str, str, float]]) -> RuleList:
+    return RuleList(rules)
 
 
 HIDDEN_CHARS = re2.compile(
@@ -56,10 +73,20 @@ HIDDEN_CHARS = re2.compile(
 
 _IGNORE_PREVIOUS = (
     r"(?i)\b(ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|"
-    r"system|your|the)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines|context|messages?)"
+    r"system|your|the)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines|context|messages?|"
+    r"content policy|policy|policies|safety checks)"
+    r"|(?i)\b(disregard|forget|ignore)\s+(everything|all)\s+(above|before|we discussed|you were told)"
+    r"|(?i)\bignore\s+the\s+user\b"
 )
 _MULTILINGUAL_IGNORE = (
-    r"(?i)(ignorier\w*|vergiss\w*|missachte\w*)[^.\n]{0,40}(anweisung\w*|instruktion\w*|regeln|vorgaben)"
+    r"(?i)\b(vergiss alles|keine regeln|uneingeschr\x{00E4}nkt|sin restricciones|senza restrizioni|sans restrictions|"
+    r"modo desarrollador|modalit\x{00E0} sviluppatore|mode d\x{00E9}veloppeur|entwicklermodus)\b"
+    r"|(?i)(verrate|r\x{00E9}v\x{00E8}le|revela|rivela)\w*\s[^.\n]{0,30}(systemanweisung\w*|instructions? syst\x{00E8}me|"
+    r"instrucciones del sistema|istruzioni di sistema)"
+    r"|(?i)(neue anweisungen|nouvelles instructions|nuevas instrucciones|nuove istruzioni)\s*:"
+    r"|(?i)(sicherheitsrichtlinien|r\x{00E8}gles de s\x{00E9}curit\x{00E9}|reglas de seguridad|linee guida di sicurezza)"
+    r"[^.\n]{0,40}(nicht gelten|ne s.appliquent pas|no aplican|non valgono)"
+    r"|(?i)(ignorier\w*|vergiss\w*|missachte\w*)[^.\n]{0,40}(anweisung\w*|instruktion\w*|regeln|vorgaben)"
     r"|(ignor\w+|olvid\w+|oublie\w*|dimentic\w+)[^.\n]{0,40}(instruc\w+|istruzion\w+|consignes|r[eè]gles|regole)"
 )
 
@@ -214,13 +241,66 @@ INJECTION_RULES = _compile(
             0.8,
         ),
         ("markdown_exfil", r"!\[[^\]]{0,200}\]\(\s*https?://[^)\s]{1,500}[?&][^)\s]{0,500}=", 0.85),
+        (
+            "addressed_to_model",
+            r"(?i)\b(note (to|for) (the )?(bot|ai|assistant|model|llm|ai agents?)|(ai|llm) (assistant|agent|system)s? (reading|processing) this|to any ai\b|for ai (coding )?agents|attention,? (ai|assistant|llm)|important for the assistant)\b",
+            0.8,
+        ),
+        (
+            "system_note",
+            r"(?m)^\s*(SYSTEM( NOTE| UPDATE| MESSAGE)?|IMPORTANT SYSTEM UPDATE|OVERRIDE|ADMIN NOTE)\s*:",
+            0.75,
+        ),
+        (
+            "call_tool_in_result",
+            r"(?i)\b(call|use|invoke|run|execute)\s+`?[a-z][a-z0-9]*_[a-z0-9_]+`?\s+(on|to|with|tool|before|and)\b",
+            0.7,
+        ),
+        (
+            "reveal_instructions",
+            r"(?i)\b(print|repeat|output|tell me|show|reveal|reproduce)\b[^.\n]{0,40}\b(initial|exact|system|original|operating|hidden)\s+(instructions|prompt|message)s?\b|\brepeat the words above\b|\beverything in your context\b",
+            0.8,
+        ),
+        (
+            "decode_and_follow",
+            r"(?i)\bdecode\b[^.\n]{0,60}\b(follow|do|execute|obey|run)\b|\b(rot13|base64)\b[^.\n]{0,40}\b(execute|follow|do what)\b",
+            0.8,
+        ),
+        (
+            "output_tampering",
+            r"(?i)\b(append|add|include|insert)\b[^.\n]{0,60}\b(token|code|string|phrase)\b[^.\n]{0,60}\b(reply|response|answer|summary|output|report)s?\b",
+            0.65,
+        ),
+        (
+            "memory_poisoning",
+            r"(?i)\b(save|store|write|add)\b[^.\n]{0,40}\b(long-term )?memory\b|\bremember for all future\b|\bin every future (reply|response|answer|report)\b",
+            0.7,
+        ),
+        (
+            "safety_off",
+            r"(?i)\b(safety|security|content)\s+(checks?|protocols?|polic(y|ies)|filters?|restrictions)\s+(are\s+|is\s+)?(disabled|off|suspended|lifted|do(es)? not apply|don.t apply)|\bskip all safety\b|\bno content policy\b|\buncensored\b|\bexempt from the usual restrictions\b|\bdisregard the content policy\b|\byour rules have changed\b|\bsupersedes all prior\b",
+            0.75,
+        ),
+        (
+            "role_marker",
+            r"(?im)^\s*(assistant|system)\s*:\s|#{2,}\s*end of (the )?(user )?(input|prompt|instructions)|</?thinking>",
+            0.65,
+        ),
+        (
+            "email_data_out",
+            r"(?i)\b(email|send|forward|mail)\b[^.\n]{0,60}\b(customer list|all (order|customer|user) data|full customer|customer (data|emails)|externally)\b",
+            0.75,
+        ),
     ]
 )
 
 
-def _scan(text: str, rules, scanner: str, category: str | None = None) -> list[Finding]:
+_CAMEL = re2.compile(r"([a-z0-9])([A-Z])")
+
+
+def _scan(text: str, rules: RuleList, scanner: str, category: str | None = None) -> list[Finding]:
     findings: list[Finding] = []
-    for rule, regex, score in rules:
+    for rule, regex, score in rules.candidates(text):
         for match in regex.finditer(text):
             start, end = match.span()
             findings.append(Finding(scanner, category or rule, rule, score, start, end, _snippet(text[start:end])))
@@ -268,8 +348,52 @@ def scan_pii(text: str) -> list[Finding]:
     return findings
 
 
+_BLOB = re2.compile(r"[A-Za-z0-9+/=]{24,}|\b[0-9a-fA-F]{32,}\b|\b[A-Z2-7=]{32,}\b")
+
+
+def _decoded_blobs(text: str) -> list[tuple[int, int, str]]:
+    """Base64, base32 and hex runs that decode to readable text (instructions smuggled past the scanners)."""
+    import base64
+    import binascii
+
+    out = []
+    for match in _BLOB.finditer(text[:1_000_000]):
+        blob = match.group(0)
+        for decode in (
+            lambda b: base64.b64decode(b + "=" * (-len(b) % 4), validate=False),
+            lambda b: base64.b32decode(b + "=" * (-len(b) % 8)),
+            lambda b: binascii.unhexlify(b[: len(b) // 2 * 2]),
+        ):
+            try:
+                raw = decode(blob)
+            except (ValueError, binascii.Error):
+                continue
+            decoded = raw.decode("utf-8", "ignore")
+            if len(decoded) >= 12 and sum(ch.isprintable() for ch in decoded) / len(decoded) > 0.95:
+                out.append((match.start(), match.end(), decoded))
+                break
+        if len(out) >= MAX_FINDINGS:
+            break
+    return out
+
+
 def scan_injection(text: str) -> list[Finding]:
-    return _scan(text, INJECTION_RULES, "injection", "prompt_injection") + scan_hidden(text)
+    findings = _scan(text, INJECTION_RULES, "injection", "prompt_injection") + scan_hidden(text)
+    for start, end, decoded in _decoded_blobs(text):
+        for inner in _scan(decoded, INJECTION_RULES, "injection", "prompt_injection"):
+            findings.append(
+                Finding(
+                    "injection",
+                    "prompt_injection",
+                    f"encoded_{inner.rule}",
+                    inner.score,
+                    start,
+                    end,
+                    _snippet(text[start:end]),
+                )
+            )
+            break
+    return findings
 
 
 def scan_definition_text(text: str, *, other_tools: Iterable[str] = ()) -> list[Finding]:
@@ -278,7 +402,13 @@ def scan_definition_text(text: str, *, other_tools: Iterable[str] = ()) -> list[
         findings.extend(_scan(text, rules, "definition", category))
     findings.extend(scan_hidden(text))
     for name in other_tools:
-        if len(name) >= 4 and re2.search(r"(?i)(^|[^A-Za-z0-9_])" + re2.escape(name) + r"($|[^A-Za-z0-9_])", text):
+        # Only identifier-like names (send_email, getUser): plain words such as "fetch" are ordinary prose.
+        identifier = any(sep in name for sep in "_-.") or _CAMEL.search(name) is not None
+        if (
+            identifier
+            and len(name) >= 5
+            and re2.search(r"(?i)(^|[^A-Za-z0-9_])" + re2.escape(name) + r"($|[^A-Za-z0-9_])", text)
+        ):
             findings.append(Finding("definition", "shadowing", "other_tool_named", 0.7, 0, 0, name))
     return findings
 
@@ -297,3 +427,28 @@ def mask(text: str, findings: Iterable[Finding]) -> str:
         cursor = end
     out.append(text[cursor:])
     return "".join(out)
+
+
+def _strings(value, *, keys: bool = False):
+    """Every string in a JSON value, dict keys included (as words: ``ignore_all_rules`` → ``ignore all rules``)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield _CAMEL.sub(r"\1 \2", key).replace("_", " ").replace("-", " ")
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def scan_tool_definition(tool: dict, *, other_tools: Iterable[str] = ()) -> list[Finding]:
+    """Poisoning findings in any field of a tool definition (description, parameter names, enums, defaults…)."""
+    findings: list[Finding] = []
+    others = [name for name in other_tools if name != tool.get("name")]
+    for text in _strings(tool):
+        findings.extend(scan_definition_text(text, other_tools=others))
+        if len(findings) >= MAX_FINDINGS:
+            break
+    return findings
