@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from .access_requests import access_request_approve, access_request_reject
-from .models import AccessRequest, Policy, WebhookDelivery, WebhookEndpoint
+from .models import AccessRequest, GuardSettings, Policy, WebhookDelivery, WebhookEndpoint
 from .services import FIELDS, policy_create, policy_delete, policy_update, policy_validate
 
 
@@ -157,3 +157,28 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(GuardSettings)
+class GuardSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "secrets_action", "pii_action", "injection_action", "hidden_action", "updated_at"]
+    list_filter = ["secrets_action", "pii_action", "injection_action", "hidden_action"]
+    search_fields = ["connector__name"]
+    list_select_related = ["connector"]
+    readonly_fields = ["id", "updated_at"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        from django.db import transaction
+
+        from runlayer.cache_version import bump_config_version
+
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(bump_config_version)
+
+    def delete_model(self, request, obj) -> None:
+        from django.db import transaction
+
+        from runlayer.cache_version import bump_config_version
+
+        super().delete_model(request, obj)
+        transaction.on_commit(bump_config_version)

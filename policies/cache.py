@@ -81,7 +81,34 @@ def compile_rules(version: int) -> RuleSet:
             group_ids=frozenset(groups.get(key, ())),
             policies=tuple(by_connector.get(key, ())),
         )
-    return RuleSet(version=version, connectors=connectors, global_denies=tuple(global_denies))
+    guard_default, guard_by_connector = _guard_settings()
+    return RuleSet(
+        version=version,
+        connectors=connectors,
+        global_denies=tuple(global_denies),
+        guard_default=guard_default,
+        guard_by_connector=guard_by_connector,
+    )
+
+
+def _guard_settings() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    from .models import GuardSettings
+    from .toolguard.callguard import DEFAULT_ACTIONS
+
+    default = dict(DEFAULT_ACTIONS)
+    by_connector: dict[str, dict[str, str]] = {}
+    for row in GuardSettings.objects.all():
+        actions = {
+            "secrets": row.secrets_action,
+            "pii": row.pii_action,
+            "injection": row.injection_action,
+            "hidden": row.hidden_action,
+        }
+        if row.connector_id is None:
+            default = actions
+        else:
+            by_connector[str(row.connector_id)] = actions
+    return default, by_connector
 
 
 def current_rules() -> RuleSet:

@@ -365,6 +365,12 @@ class RuleSet:
     connectors: Mapping[str, ConnectorRules] = field(default_factory=dict)
     global_denies: tuple[CompiledPolicy, ...] = ()
     global_index: ClientIndex | None = field(default=None, compare=False)
+    # ToolGuard actions per scanner: defaults, and overrides per connector id
+    guard_default: Mapping[str, str] = field(default_factory=dict)
+    guard_by_connector: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def guard_actions(self, connector_id: str) -> Mapping[str, str]:
+        return self.guard_by_connector.get(connector_id) or self.guard_default
 
     def __post_init__(self) -> None:
         if self.global_index is None:

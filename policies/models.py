@@ -146,3 +146,39 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
+
+
+class GuardAction(models.TextChoices):
+    BLOCK = "block", "Block"
+    MASK = "mask", "Mask"
+    ALERT = "alert", "Alert"
+    ALLOW = "allow", "Allow"
+
+
+class GuardSettings(models.Model):
+    """ToolGuard actions per scanner: one row without a connector holds the defaults, a row per connector
+    overrides them. Masking applies to secrets and PII only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connector = models.OneToOneField(
+        "connectors.Connector", null=True, blank=True, on_delete=models.CASCADE, related_name="guard_settings"
+    )
+    secrets_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.MASK)
+    pii_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.ALERT)
+    injection_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.BLOCK)
+    hidden_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.ALERT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "guard settings"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector"], condition=Q(connector__isnull=True), name="guardsettings_one_global_row"
+            ),
+            models.CheckConstraint(
+                condition=~Q(injection_action="mask") & ~Q(hidden_action="mask"), name="guardsettings_mask_only_data"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ToolGuard for {self.connector or 'every connector'}"

@@ -32,6 +32,7 @@ from audit.models import ActionType
 from audit.writer import get_writer
 from policies.cache import acurrent_rules
 from policies.engine import CallContext, decide, may_see
+from policies.toolguard.callguard import guard
 from runlayer.secrets import MissingSecret, resolve_headers
 
 from .identity import Identity, authenticate, credential_from_headers
@@ -78,6 +79,8 @@ LIST_FILTERS = {
     "resources/list": ("resources", "resources/read", "uri"),
     "prompts/list": ("prompts", "prompts/get", "name"),
 }
+GUARDED_RESULTS = {"tools/call", "resources/read", "prompts/get"}
+ARGUMENT_SCANNERS = ("secrets", "pii", "hidden")
 RESOURCE_TYPES = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource"}
 
 
@@ -106,6 +109,7 @@ class Exchange:
     client_version: str = ""
     method: str = ""
     item_name: str = ""
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _json(data: Any) -> bytes:
@@ -501,7 +505,25 @@ class Gateway:
             await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "arguments must be an object"), status=400)
             return
 
+        rules = await acurrent_rules()
+        actions = rules.guard_actions(ex.connector_id)
         decision = await self._decide(ex, name, arguments)
+        if decision.allowed and method == "tools/call" and arguments:
+            pre = guard(arguments, actions, scanners=ARGUMENT_SCANNERS)
+            if pre.blocked:
+                details = {"reason": f"ToolGuard: {pre.reason} in the arguments", "findings": pre.findings[:20]}
+                self._audit(ex, ActionType.SECURITY_VIOLATION, details=details)
+                text = f"Blocked by Runlayer ToolGuard: {pre.reason} in the arguments"
+                result = {"content": [{"type": "text", "text": text}], "isError": True}
+                await self._reply(
+                    send, ex, self._shape(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
+                )
+                return
+            if pre.findings:
+                ex.findings.extend(pre.findings[:20])
+            if pre.masked:
+                arguments = pre.value
+                params = {**params, "arguments": arguments}
         if not decision.allowed:
             details = {"reason": decision.reason, "rule": decision.rule}
             if method == "tools/call" and not ex.connector.is_sensitive:
@@ -543,6 +565,21 @@ class Gateway:
         if "result" in response and isinstance(response["result"], dict):
             if method in LIST_FILTERS:
                 response["result"] = await self._filter_list(ex, method, response["result"])
+            elif method in GUARDED_RESULTS:
+                post = guard(response["result"], actions)
+                ex.findings.extend(post.findings[:20])
+                if post.blocked:
+                    reason = f"ToolGuard: {post.reason} in the result"
+                    self._audit(ex, ActionType.SECURITY_VIOLATION, details={"reason": reason, "findings": ex.findings})
+                    text = f"Blocked by Runlayer ToolGuard: {post.reason} in the result of {name!r}"
+                    if method == "tools/call":
+                        blocked = {"content": [{"type": "text", "text": text}], "isError": True}
+                        reply = {"jsonrpc": "2.0", "id": request_id, "result": blocked}
+                        await self._finish(send, ex, stream, self._shape(ex, method, reply))
+                    else:
+                        await self._finish(send, ex, stream, _error(request_id, INVALID_REQUEST, text))
+                    return
+                response["result"] = post.value
             response = self._shape(ex, method, response)
             error = None
             if method == "tools/call" and response.get("result", {}).get("isError"):
@@ -680,6 +717,8 @@ class Gateway:
                 details["tool_count"] = len(result.get("tools") or [])
         if error:
             details["upstream_error"] = {"type": error[0], "message": error[1]}
+        if ex.findings:
+            details["findings"] = ex.findings[:20]
         self._audit(ex, action, details=details)
 
     def _audit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:

@@ -303,7 +303,10 @@ def _scan(text: str, rules: RuleList, scanner: str, category: str | None = None)
     for rule, regex, score in rules.candidates(text):
         for match in regex.finditer(text):
             start, end = match.span()
-            findings.append(Finding(scanner, category or rule, rule, score, start, end, _snippet(text[start:end])))
+            matched = text[start:end]
+            # never keep what a secret or PII scanner found: findings are stored in the audit trail
+            snippet = f"{matched[:4]}…({len(matched)} chars)" if scanner in ("secrets", "pii") else _snippet(matched)
+            findings.append(Finding(scanner, category or rule, rule, score, start, end, snippet))
             if len(findings) >= MAX_FINDINGS:
                 return findings
     return findings
