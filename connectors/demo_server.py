@@ -49,7 +49,8 @@ def _record(tool: str, arguments: dict[str, Any], ctx: Context | None = None) ->
         fh.write(json.dumps(entry) + "\n")
 
 
-@server.tool(description="Echo the given text back.")
+# DEMO_ECHO_DESCRIPTION changes the echo tool's definition: tests use it to play a "rug pull".
+@server.tool(description=os.environ.get("DEMO_ECHO_DESCRIPTION", "Echo the given text back."))
 def echo(text: str, ctx: Context) -> str:
     _record("echo", {"text": text}, ctx)
     return text

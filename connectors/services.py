@@ -335,6 +335,7 @@ def connector_sync_capabilities(*, connector: Connector, actor: AbstractBaseUser
         connector.last_sync_error = str(exc)[:1000]
         raise
     changes = connector_store_capabilities(connector=connector, capabilities=capabilities, connector_version=version)
+    connector_observe_tools(connector=connector, tools=capabilities.tools)
     audit_record(
         action_type=ActionType.SERVER_CAPABILITIES_SYNCED,
         actor=actor,
@@ -344,6 +345,15 @@ def connector_sync_capabilities(*, connector: Connector, actor: AbstractBaseUser
         details=changes.as_dict(),
     )
     return changes
+
+
+def connector_observe_tools(*, connector: Connector, tools: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Hand freshly reported tool definitions to ToolGuard's pins (rug pulls, poisoning)."""
+    from policies.cache import current_rules
+    from policies.toolguard.pins import tool_pins_observe
+
+    action = current_rules().guard_actions(str(connector.id)).get("definition", "block")
+    return tool_pins_observe(connector=connector, tools=tools, definition_action=action)
 
 
 def _after_change(connector: Connector) -> None:

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from .access_requests import access_request_approve, access_request_reject
-from .models import AccessRequest, GuardSettings, Policy, WebhookDelivery, WebhookEndpoint
+from .models import AccessRequest, GuardSettings, Policy, ToolPin, WebhookDelivery, WebhookEndpoint
 from .services import FIELDS, policy_create, policy_delete, policy_update, policy_validate
 
 
@@ -182,3 +182,38 @@ class GuardSettingsAdmin(admin.ModelAdmin):
 
         super().delete_model(request, obj)
         transaction.on_commit(bump_config_version)
+
+
+@admin.register(ToolPin)
+class ToolPinAdmin(admin.ModelAdmin):
+    list_display = ["name", "connector", "status", "approved_at", "updated_at"]
+    list_filter = ["status", "connector"]
+    search_fields = ["name", "connector__name"]
+    list_select_related = ["connector"]
+    readonly_fields = [
+        "connector",
+        "name",
+        "status",
+        "approved_hash",
+        "approved_definition",
+        "current_hash",
+        "current_definition",
+        "findings",
+        "approved_by",
+        "approved_at",
+        "updated_at",
+    ]
+    actions = ["approve"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Approve the current definition of the selected tools")
+    def approve(self, request, queryset) -> None:
+        from .toolguard.pins import tool_pin_approve
+
+        count = 0
+        for pin in queryset.exclude(status="approved"):
+            tool_pin_approve(pin=pin, actor=request.user)
+            count += 1
+        self.message_user(request, f"{count} tool definition(s) approved.", messages.SUCCESS)

@@ -71,6 +71,13 @@ def compile_rules(version: int) -> RuleSet:
             global_denies.append(policy)
         else:
             by_connector.setdefault(policy.connector_id, []).append(policy)
+    from .models import ToolPin
+
+    pins: dict[str, dict[str, tuple[str, str]]] = {}
+    for connector_id, name, current_hash, pin_status in ToolPin.objects.values_list(
+        "connector_id", "name", "current_hash", "status"
+    ):
+        pins.setdefault(str(connector_id), {})[name] = (current_hash, pin_status)
     for connector_id, name, status in Connector.objects.values_list("id", "name", "status"):
         key = str(connector_id)
         connectors[key] = ConnectorRules(
@@ -80,6 +87,7 @@ def compile_rules(version: int) -> RuleSet:
             user_ids=frozenset(users.get(key, ())),
             group_ids=frozenset(groups.get(key, ())),
             policies=tuple(by_connector.get(key, ())),
+            pins=pins.get(key, {}),
         )
     guard_default, guard_by_connector = _guard_settings()
     return RuleSet(
@@ -99,6 +107,7 @@ def _guard_settings() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     by_connector: dict[str, dict[str, str]] = {}
     for row in GuardSettings.objects.all():
         actions = {
+            "definition": row.definition_action,
             "secrets": row.secrets_action,
             "pii": row.pii_action,
             "injection": row.injection_action,

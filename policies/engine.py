@@ -329,6 +329,8 @@ class ConnectorRules:
     user_ids: frozenset[int] = frozenset()
     group_ids: frozenset[int] = frozenset()
     policies: tuple[CompiledPolicy, ...] = ()
+    # ToolGuard pins: tool name → (hash of the definition last seen, status); non-approved tools are blocked
+    pins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class ClientIndex:
@@ -389,6 +391,15 @@ def decide(rules: RuleSet, ctx: CallContext) -> Decision:
         return Decision(False, "no such connector", "unknown-connector")
     if not connector.active:
         return Decision(False, f"the connector {connector.name!r} is not active", "connector-inactive")
+    if ctx.method == "tools/call" and ctx.name is not None:
+        pin = connector.pins.get(ctx.name)
+        if pin is not None and pin[1] != "approved":
+            reason = (
+                "ToolGuard blocked this tool: its definition changed since an admin approved it"
+                if pin[1] == "changed"
+                else "ToolGuard blocked this tool: its definition looks poisoned"
+            )
+            return Decision(False, f"{reason}; an admin must review and approve it", f"toolguard:{pin[1]}")
     for policy in rules.global_index.candidates(ctx.client_name):
         if policy.matches(ctx):
             return Decision(False, policy.reason(), f"policy:{policy.id}")

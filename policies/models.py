@@ -167,6 +167,9 @@ class GuardSettings(models.Model):
     pii_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.ALERT)
     injection_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.BLOCK)
     hidden_action = models.CharField(max_length=8, choices=GuardAction.choices, default=GuardAction.ALERT)
+    definition_action = models.CharField(
+        max_length=8, choices=GuardAction.choices, default=GuardAction.BLOCK, help_text="For poisoned tool definitions."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -176,9 +179,48 @@ class GuardSettings(models.Model):
                 fields=["connector"], condition=Q(connector__isnull=True), name="guardsettings_one_global_row"
             ),
             models.CheckConstraint(
-                condition=~Q(injection_action="mask") & ~Q(hidden_action="mask"), name="guardsettings_mask_only_data"
+                condition=~Q(injection_action="mask") & ~Q(hidden_action="mask") & ~Q(definition_action="mask"),
+                name="guardsettings_mask_only_data",
             ),
         ]
 
     def __str__(self) -> str:
         return f"ToolGuard for {self.connector or 'every connector'}"
+
+
+class PinStatus(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    CHANGED = "changed", "Changed since approval (blocked)"
+    FLAGGED = "flagged", "Flagged by ToolGuard (blocked)"
+
+
+class ToolPin(models.Model):
+    """The approved definition of one tool of one connector, by hash of its canonical JSON.
+
+    A tool seen for the first time is approved unless ToolGuard flags it (then it is blocked when the
+    definition action is "block"). A later definition with another hash blocks the tool until an admin
+    approves the new one: a rug pull cannot slip in.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    connector = models.ForeignKey("connectors.Connector", on_delete=models.CASCADE, related_name="tool_pins")
+    name = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=PinStatus.choices)
+    approved_hash = models.CharField(max_length=64, blank=True)
+    approved_definition = models.JSONField(null=True, blank=True)
+    current_hash = models.CharField(max_length=64)
+    current_definition = models.JSONField()
+    findings = models.JSONField(default=list, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connector", "name"]
+        constraints = [models.UniqueConstraint(fields=["connector", "name"], name="toolpin_unique_per_connector")]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request, find_duplicated_routing_header
@@ -30,6 +31,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from audit.models import ActionType
 from audit.writer import get_writer
+from connectors.capabilities import definition_hash
 from policies.cache import acurrent_rules
 from policies.engine import CallContext, decide, may_see
 from policies.toolguard.callguard import guard
@@ -565,6 +567,8 @@ class Gateway:
         if "result" in response and isinstance(response["result"], dict):
             if method in LIST_FILTERS:
                 response["result"] = await self._filter_list(ex, method, response["result"])
+                if method == "tools/list":
+                    response["result"] = await self._guard_tool_list(ex, response["result"], rules, actions)
             elif method in GUARDED_RESULTS:
                 post = guard(response["result"], actions)
                 ex.findings.extend(post.findings[:20])
@@ -611,6 +615,34 @@ class Gateway:
         names = [i.get(name_key) for i in items if isinstance(i, dict) and isinstance(i.get(name_key), str)]
         allowed = set(may_see(rules, ctx, names))
         return {**result, key: [i for i in items if isinstance(i, dict) and i.get(name_key) in allowed]}
+
+    async def _guard_tool_list(self, ex: Exchange, result: dict[str, Any], rules, actions) -> dict[str, Any]:
+        """Tools whose definition is not the approved one are left out (rug pulls, poisoned definitions).
+
+        Definitions seen for the first time, or changed, are handed to the pins (a database write, only
+        when something changed) and judged there.
+        """
+        tools = result.get("tools")
+        if not isinstance(tools, list):
+            return result
+        connector_rules = rules.connectors.get(ex.connector_id)
+        pins = connector_rules.pins if connector_rules is not None else {}
+        blocked = {name for name, (_, status) in pins.items() if status != "approved"}
+        unseen = {}
+        for tool in tools:
+            name = tool.get("name")
+            pin = pins.get(name)
+            if pin is None or pin[0] != definition_hash(tool):
+                unseen[name] = tool
+        if unseen:
+            report = await sync_to_async(_observe_tools, thread_sensitive=False)(
+                ex.connector_id, unseen, actions.get("definition", "block")
+            )
+            newly_blocked = set(report["changed"]) | set(report["flagged"])
+            blocked = (blocked - set(unseen)) | newly_blocked
+        if not blocked:
+            return result
+        return {**result, "tools": [t for t in tools if t.get("name") not in blocked]}
 
     async def _discover(self, send, ex: Exchange, request_id) -> None:
         decision = await self._decide(ex, None, None)
@@ -755,6 +787,17 @@ class Gateway:
                 "details": details,
             }
         )
+
+
+def _observe_tools(connector_id: str, tools: dict[str, dict[str, Any]], definition_action: str) -> dict[str, list[str]]:
+    from django.db import close_old_connections
+
+    from connectors.models import Connector
+    from policies.toolguard.pins import tool_pins_observe
+
+    close_old_connections()
+    connector = Connector.objects.get(pk=connector_id)
+    return tool_pins_observe(connector=connector, tools=tools, definition_action=definition_action)
 
 
 class _EventStream:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .detectors import Finding, mask, scan_hidden, scan_injection, scan_pii, scan_secrets
 
-DEFAULT_ACTIONS = {"secrets": "mask", "pii": "alert", "injection": "block", "hidden": "alert"}
+DEFAULT_ACTIONS = {"secrets": "mask", "pii": "alert", "injection": "block", "hidden": "alert", "definition": "block"}
 SCANNERS: dict[str, Callable[[str], list[Finding]]] = {
     "secrets": scan_secrets,
     "pii": scan_pii,
@@ -52,7 +52,7 @@ def _walk(value: Any, fn: Callable[[str], str], budget: list[int]) -> Any:
 def guard(value: Any, actions: Mapping[str, str], *, scanners: tuple[str, ...] = tuple(SCANNERS)) -> GuardResult:
     """Scan every string in ``value`` with the scanners whose action is not ``allow``."""
     result = GuardResult(value=value)
-    active = [(name, SCANNERS[name], actions.get(name, DEFAULT_ACTIONS[name])) for name in scanners]
+    active = [(name, SCANNERS[name], actions.get(name, DEFAULT_ACTIONS[name])) for name in scanners if name in SCANNERS]
     active = [(n, s, a) for n, s, a in active if a != "allow"]
     if not active:
         return result
