@@ -94,3 +94,39 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 
 class DecisionNoteSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class GuardSettingsSerializer(serializers.ModelSerializer):
+    connector = serializers.PrimaryKeyRelatedField(queryset=Connector.objects.all(), allow_null=True, required=False)
+
+    class Meta:
+        from ..models import GuardSettings
+
+        model = GuardSettings
+        fields = [
+            "id",
+            "connector",
+            "secrets_action",
+            "pii_action",
+            "injection_action",
+            "hidden_action",
+            "definition_action",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "updated_at"]
+        validators = []  # uniqueness is checked below with a readable message
+
+    def validate(self, data):
+        for field in ("injection_action", "hidden_action", "definition_action"):
+            if data.get(field) == "mask":
+                raise serializers.ValidationError({field: "only secrets and PII can be masked"})
+        from ..models import GuardSettings
+
+        connector = data.get("connector", getattr(self.instance, "connector", None))
+        clash = GuardSettings.objects.filter(connector=connector)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            where = f"connector {connector.name!r}" if connector else "the global defaults"
+            raise serializers.ValidationError({"connector": f"settings for {where} exist already: change those"})
+        return data

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 
 from connectors.models import Connector
 from connectors.selectors import is_admin, principal_of
+from runlayer.cache_version import bump_config_version
 from runlayer.permissions import IsAdmin
 
 from .. import services
@@ -23,11 +25,12 @@ from ..access_requests import (
 from ..cache import current_rules
 from ..engine import CallContext, decide
 from ..filtersets import PolicyFilterSet
-from ..models import AccessRequest, Policy
+from ..models import AccessRequest, GuardSettings, Policy
 from .serializers import (
     AccessRequestSerializer,
     DecisionNoteSerializer,
     DecisionSerializer,
+    GuardSettingsSerializer,
     PolicySerializer,
     PolicyTestSerializer,
 )
@@ -142,3 +145,28 @@ class AccessRequestViewSet(
     def withdraw(self, request, pk=None):
         withdrawn = access_request_withdraw(request=self.get_object(), actor=request.user)
         return Response(self.get_serializer(withdrawn).data)
+
+
+class GuardSettingsViewSet(viewsets.ModelViewSet):
+    """ToolGuard actions: the row without a connector is the default, a row per connector overrides it."""
+
+    queryset = GuardSettings.objects.select_related("connector")
+    serializer_class = GuardSettingsSerializer
+    permission_classes = [IsAuthenticated, IsAdmin]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    filterset_fields = ["connector"]
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+            transaction.on_commit(bump_config_version)
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+            transaction.on_commit(bump_config_version)
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.delete()
+            transaction.on_commit(bump_config_version)

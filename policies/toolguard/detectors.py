@@ -450,8 +450,34 @@ def scan_tool_definition(tool: dict, *, other_tools: Iterable[str] = ()) -> list
     """Poisoning findings in any field of a tool definition (description, parameter names, enums, defaults…)."""
     findings: list[Finding] = []
     others = [name for name in other_tools if name != tool.get("name")]
+    if isinstance(tool.get("name"), str):
+        findings.extend(lookalike_names(tool["name"], others))
     for text in _strings(tool):
         findings.extend(scan_definition_text(text, other_tools=others))
         if len(findings) >= MAX_FINDINGS:
             break
     return findings
+
+
+_CONFUSABLES = str.maketrans(
+    {"0": "o", "1": "l", "i": "l", "3": "e", "5": "s", "@": "a", "$": "s", "_": "", "-": "", ".": "", " ": ""}
+)
+
+
+def skeleton(name: str) -> str:
+    """A name reduced to what it looks like: NFKC-folded, lower case, look-alike characters merged, separators dropped."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
+    return folded.translate(_CONFUSABLES)
+
+
+def lookalike_names(name: str, other_tools: Iterable[str]) -> list[Finding]:
+    """Another connector's tool whose name looks the same but is not (``send_emaiI`` vs ``send_email``)."""
+    mine = skeleton(name)
+    return [
+        Finding("definition", "lookalike_name", "lookalike_name", 0.8, 0, 0, other)
+        for other in other_tools
+        if other != name and len(mine) >= 4 and skeleton(other) == mine
+    ][:MAX_FINDINGS]

@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from audit.api.views import AuditEventViewSet
 from connectors.api.views import CatalogViewSet, ProxyToolsView, ServerViewSet
-from policies.api.views import AccessRequestViewSet, PolicyViewSet
+from policies.api.views import AccessRequestViewSet, GuardSettingsViewSet, PolicyViewSet
 
 from .views import ApiKeyViewSet, MeView, UserSecretViewSet
 
@@ -19,6 +19,7 @@ router.register("auditlogs", AuditEventViewSet, basename="auditlog")
 router.register("secrets", UserSecretViewSet, basename="secret")
 router.register("policies", PolicyViewSet, basename="policy")
 router.register("access-requests", AccessRequestViewSet, basename="access-request")
+router.register("guard-settings", GuardSettingsViewSet, basename="guard-settings")
 
 urlpatterns = [
     path("users/me", MeView.as_view(), name="users-me"),

@@ -142,3 +142,28 @@ def test_admin_pages_and_actions(client, admin_user):
         client.get(reverse("admin:policies_policy_changelist") + f"?connector__id__exact={connector.pk}").status_code
         == 200
     )
+
+
+def test_guard_settings_api(client_for, admin_user, user):
+    from policies.cache import current_rules
+
+    connector = ConnectorFactory()
+    client = client_for(admin_user)
+    assert client_for(user).get("/api/v1/guard-settings").status_code == 403
+    created = client.post("/api/v1/guard-settings", {"secrets_action": "block"}, format="json")
+    assert created.status_code == 201 and created.json()["connector"] is None
+    dup = client.post("/api/v1/guard-settings", {"pii_action": "mask"}, format="json")
+    assert dup.status_code == 400 and "exist already" in dup.json()["detail"]
+    bad = client.post(
+        "/api/v1/guard-settings", {"connector": str(connector.id), "injection_action": "mask"}, format="json"
+    )
+    assert bad.status_code == 400 and "only secrets and PII" in bad.json()["detail"]
+    override = client.post(
+        "/api/v1/guard-settings", {"connector": str(connector.id), "secrets_action": "allow"}, format="json"
+    )
+    assert override.status_code == 201
+    from policies.cache import compile_rules
+
+    rules = compile_rules(version=-1)
+    assert rules.guard_default["secrets"] == "block" and rules.guard_actions(str(connector.id))["secrets"] == "allow"
+    assert current_rules() is not None
