@@ -43,9 +43,10 @@ def _notify(event: str, request: AccessRequest) -> None:
     transaction.on_commit(lambda: notify_access_request.delay(request_id, event))
 
 
-def access_request_create(
+def access_request_validate(
     *, requester: AbstractBaseUser, connector: Connector, reason: str, tools: list[str] | None = None
-) -> AccessRequest:
+) -> tuple[str, list[str]]:
+    """The cleaned reason and tools, or a ``ValidationError`` saying why such a request cannot be filed."""
     reason = (reason or "").strip()
     tools = list(tools or [])
     if not reason:
@@ -60,6 +61,13 @@ def access_request_create(
         requester=requester, connector=connector, state=AccessRequestState.PENDING
     ).exists():
         raise ValidationError({"connector": ["you already have a pending request for this connector"]})
+    return reason, tools
+
+
+def access_request_create(
+    *, requester: AbstractBaseUser, connector: Connector, reason: str, tools: list[str] | None = None
+) -> AccessRequest:
+    reason, tools = access_request_validate(requester=requester, connector=connector, reason=reason, tools=tools)
     try:
         with transaction.atomic():
             request = AccessRequest.objects.create(requester=requester, connector=connector, reason=reason, tools=tools)

@@ -4,7 +4,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from .access_requests import access_request_approve, access_request_reject
+from .access_requests import (
+    access_request_approve,
+    access_request_create,
+    access_request_reject,
+    access_request_validate,
+)
 from .models import AccessRequest, GuardSettings, Policy, ToolPin, WebhookDelivery, WebhookEndpoint
 from .services import FIELDS, policy_create, policy_delete, policy_update, policy_validate
 
@@ -89,8 +94,37 @@ class PolicyAdmin(admin.ModelAdmin):
         self.message_user(request, f"{changed} policy(ies) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)
 
 
+class AccessRequestAddForm(forms.ModelForm):
+    class Meta:
+        model = AccessRequest
+        fields = ["requester", "connector", "tools", "reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("requester") and cleaned.get("connector"):
+            try:
+                access_request_validate(
+                    requester=cleaned["requester"],
+                    connector=cleaned["connector"],
+                    reason=cleaned.get("reason", ""),
+                    tools=cleaned.get("tools") or [],
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        self.add_error(field if field in self.fields else None, error)
+        return cleaned
+
+
 @admin.register(AccessRequest)
 class AccessRequestAdmin(admin.ModelAdmin):
+    add_form = AccessRequestAddForm
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
     list_display = ["requester", "connector", "tools", "state", "created_at", "decided_by", "decided_at"]
     list_filter = ["state", "connector"]
     search_fields = ["requester__username", "connector__name", "reason"]
@@ -110,8 +144,27 @@ class AccessRequestAdmin(admin.ModelAdmin):
     ]
     actions = ["approve", "reject"]
 
-    def has_add_permission(self, request) -> bool:
-        return False  # users ask through the API or the Runlayer MCP; admins assign directly instead
+    def get_readonly_fields(self, request, obj=None):
+        return (
+            self.readonly_fields
+            if obj
+            else ["id", "state", "decided_by", "decision_note", "granted_policy", "created_at", "decided_at"]
+        )
+
+    def get_fields(self, request, obj=None):
+        return None if obj else ["requester", "connector", "tools", "reason"]
+
+    def save_model(self, request, obj: AccessRequest, form, change: bool) -> None:
+        if change:
+            return  # decisions go through the actions
+        created = access_request_create(
+            requester=form.cleaned_data["requester"],
+            connector=form.cleaned_data["connector"],
+            reason=form.cleaned_data["reason"],
+            tools=form.cleaned_data.get("tools") or [],
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

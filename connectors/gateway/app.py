@@ -112,6 +112,7 @@ class Exchange:
     method: str = ""
     item_name: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
+    guard_ms: float = 0.0
 
 
 def _json(data: Any) -> bytes:
@@ -511,7 +512,9 @@ class Gateway:
         actions = rules.guard_actions(ex.connector_id)
         decision = await self._decide(ex, name, arguments)
         if decision.allowed and method == "tools/call" and arguments:
+            started = time.perf_counter()
             pre = guard(arguments, actions, scanners=ARGUMENT_SCANNERS)
+            ex.guard_ms += (time.perf_counter() - started) * 1000
             if pre.blocked:
                 details = {"reason": f"ToolGuard: {pre.reason} in the arguments", "findings": pre.findings[:20]}
                 self._audit(ex, ActionType.SECURITY_VIOLATION, details=details)
@@ -570,7 +573,9 @@ class Gateway:
                 if method == "tools/list":
                     response["result"] = await self._guard_tool_list(ex, response["result"], rules, actions)
             elif method in GUARDED_RESULTS:
+                started = time.perf_counter()
                 post = guard(response["result"], actions)
+                ex.guard_ms += (time.perf_counter() - started) * 1000
                 ex.findings.extend(post.findings[:20])
                 if post.blocked:
                     reason = f"ToolGuard: {post.reason} in the result"
@@ -754,6 +759,11 @@ class Gateway:
         self._audit(ex, action, details=details)
 
     def _audit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
+        if ex.guard_ms:
+            details.setdefault("toolguard_ms", round(ex.guard_ms, 3))
+        self._submit(ex, action, details=details)
+
+    def _submit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
         """Hand one event to the batched writer (a plain dict: the model is built off the event loop)."""
         identity = ex.identity
         principal = identity.principal if identity else None

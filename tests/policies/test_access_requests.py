@@ -201,3 +201,21 @@ def test_signed_webhooks_with_retries_and_a_delivery_log(django_capture_on_commi
     expected = hmac.new(b"s3cret", headers["x-runlayer-timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
     assert headers["x-runlayer-signature"] == f"sha256={expected}"
     assert json.loads(body)["access_request"]["id"] == str(request.id)
+
+
+def test_admin_can_file_a_request_for_a_user(client, admin_user):
+    client.force_login(admin_user)
+    requester, connector = UserFactory(), ConnectorFactory()
+    resp = client.post(
+        reverse("admin:policies_accessrequest_add"),
+        {"requester": requester.pk, "connector": connector.pk, "tools": "[]", "reason": "asked on the phone"},
+    )
+    assert resp.status_code == 302, resp.content.decode()[:2000]
+    request = AccessRequest.objects.get(requester=requester)
+    assert request.state == "pending" and actions() == ["access_request_created"]
+    duplicate = client.post(
+        reverse("admin:policies_accessrequest_add"),
+        {"requester": requester.pk, "connector": connector.pk, "tools": "[]", "reason": "again"},
+    )
+    assert duplicate.status_code == 200 and "pending request" in duplicate.content.decode()
+    assert AccessRequest.objects.filter(requester=requester).count() == 1
