@@ -16,17 +16,14 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
-from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request, find_duplicated_routing_header
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 from mcp_types import CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
-from mcp_types import methods as spec_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
 from audit.models import ActionType
@@ -35,116 +32,44 @@ from connectors.capabilities import definition_hash
 from policies.cache import acurrent_rules
 from policies.engine import CallContext, decide, may_see
 from policies.toolguard.callguard import guard
+from policies.toolguard.pins import tool_pins_observe_by_id
 from runlayer.secrets import MissingSecret, resolve_headers
 
-from .identity import Identity, authenticate, credential_from_headers
+from .identity import authenticate, credential_from_headers
+from .protocol import (
+    ARGUMENT_SCANNERS,
+    FORWARDED_METHODS,
+    GUARDED_RESULTS,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIST_FILTERS,
+    MAX_BODY,
+    METHOD_NOT_FOUND,
+    NAMED,
+    PARSE_ERROR,
+    PREFIX,
+    UPSTREAM_ERROR,
+    EventStream,
+    Exchange,
+    HttpError,
+    advertised_capabilities,
+    allowed_origin,
+    capped,
+    is_modern,
+    modern_rejection,
+    rpc_error,
+    send_empty,
+    send_json,
+    shape_result,
+)
 from .ratelimit import RateLimiter, limiter_from_settings
+from .recording import audit, audit_call
 from .sessions import session_check, session_issue
-from .state import ConnectorRuntime, connector_runtime, user_secrets
+from .state import connector_runtime, user_secrets
 from .upstream import Limits, UpstreamError, UpstreamPool, UpstreamSpec
 
 logger = logging.getLogger(__name__)
-
-PREFIX = "/api/v1/proxy/"
-MAX_BODY = 1024 * 1024
-AUDIT_VALUE_CAP = 4096
-
-# JSON-RPC error codes
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
-UPSTREAM_ERROR = -32000
-
-FORWARDED_METHODS = {
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
-    "resources/subscribe",
-    "resources/unsubscribe",
-}
-NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri", "completion/complete": None}
-AUDIT_ACTIONS = {
-    "tools/list": ActionType.TOOLS_LIST,
-    "resources/list": ActionType.RESOURCES_LIST,
-    "resources/templates/list": ActionType.RESOURCES_LIST,
-    "resources/read": ActionType.RESOURCE_READ,
-    "prompts/list": ActionType.PROMPTS_LIST,
-    "prompts/get": ActionType.PROMPT_GET,
-}
-# list method → (result key, the method that uses an item, the item's name field)
-LIST_FILTERS = {
-    "tools/list": ("tools", "tools/call", "name"),
-    "resources/list": ("resources", "resources/read", "uri"),
-    "prompts/list": ("prompts", "prompts/get", "name"),
-}
-GUARDED_RESULTS = {"tools/call", "resources/read", "prompts/get"}
-ARGUMENT_SCANNERS = ("secrets", "pii", "hidden")
-RESOURCE_TYPES = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource"}
-
-
-class HttpError(Exception):
-    def __init__(
-        self, status: int, message: str, *, headers: dict[str, str] | None = None, code: int = INVALID_REQUEST
-    ):
-        self.status, self.message, self.headers, self.code = status, message, headers or {}, code
-        super().__init__(message)
-
-
-@dataclass
-class Exchange:
-    """One downstream request as it moves through the gateway; becomes one audit event."""
-
-    connector_id: str
-    started: float = field(default_factory=time.perf_counter)
-    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    ip: str | None = None
-    user_agent: str = ""
-    identity: Identity | None = None
-    connector: ConnectorRuntime | None = None
-    era: str = "legacy"
-    protocol_version: str = LATEST_HANDSHAKE_VERSION
-    client_name: str = ""
-    client_version: str = ""
-    method: str = ""
-    item_name: str = ""
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    guard_ms: float = 0.0
-
-
-def _json(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-def _capped(value: Any) -> Any:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    if len(text) <= AUDIT_VALUE_CAP:
-        return value
-    return {"truncated": True, "size": len(text), "head": text[:AUDIT_VALUE_CAP]}
-
-
-def _allowed_origin(origin: str) -> bool:
-    parsed = urlparse(origin)
-    if not parsed.scheme or not parsed.hostname:
-        return False
-    allowed = {urlparse(settings.PUBLIC_URL).netloc, *getattr(settings, "RUNLAYER_ALLOWED_ORIGINS", [])}
-    if parsed.netloc in allowed or origin in allowed:
-        return True
-    return parsed.hostname in ("localhost", "127.0.0.1", "::1") and urlparse(settings.PUBLIC_URL).hostname in (
-        "localhost",
-        "127.0.0.1",
-        "::1",
-    )
 
 
 class Gateway:
@@ -179,27 +104,27 @@ class Gateway:
         rest = path[len(PREFIX) :]
         connector_id, _, tail = rest.partition("/")
         if tail != "mcp":
-            await self._send_json(send, 404, {"detail": "Not found."})
+            await send_json(send, 404, {"detail": "Not found."})
             return
         try:
             uuid.UUID(connector_id)
         except ValueError:
-            await self._send_json(send, 404, {"detail": "Not found."})
+            await send_json(send, 404, {"detail": "Not found."})
             return
         ex = Exchange(connector_id=connector_id)
         try:
             await self._handle(scope, receive, send, ex)
         except HttpError as exc:
             body = (
-                _error(None, exc.code, exc.message)
+                rpc_error(None, exc.code, exc.message)
                 if exc.status != 401
                 else {"error": "unauthorized", "detail": exc.message}
             )
-            await self._send_json(send, exc.status, body, exc.headers)
+            await send_json(send, exc.status, body, exc.headers)
         except Exception:
             logger.exception("gateway error (correlation %s)", ex.correlation_id)
-            await self._send_json(
-                send, 500, _error(None, INTERNAL_ERROR, f"internal error (correlation id {ex.correlation_id})")
+            await send_json(
+                send, 500, rpc_error(None, INTERNAL_ERROR, f"internal error (correlation id {ex.correlation_id})")
             )
 
     async def _handle(self, scope, receive, send, ex: Exchange) -> None:
@@ -224,9 +149,7 @@ class Gateway:
             key = f"agent:{principal.agent_id}" if principal.agent_id else f"user:{principal.user_id}"
             retry_after = await self.limiter.hit(key)
             if retry_after is not None:
-                self._audit(
-                    ex, ActionType.ACCESS_DENIED, details={"reason": "rate limit exceeded", "rule": "rate-limit"}
-                )
+                audit(ex, ActionType.ACCESS_DENIED, details={"reason": "rate limit exceeded", "rule": "rate-limit"})
                 raise HttpError(
                     429,
                     f"rate limit of {self.limiter.per_minute} requests per minute exceeded",
@@ -236,7 +159,7 @@ class Gateway:
         method = scope["method"]
         if method == "DELETE":
             self._session_for(headers, ex, required=True)
-            await self._send_json(send, 200, {})
+            await send_json(send, 200, {})
             return
         if method == "GET":
             raise HttpError(
@@ -270,23 +193,23 @@ class Gateway:
         request_id = message.get("id")
         if not isinstance(rpc_method, str):
             # A response or garbage: clients do not send responses to us (we never ask them anything).
-            await self._send_empty(send, 202)
+            await send_empty(send, 202)
             return
         params = message.get("params")
         if params is not None and not isinstance(params, dict):
-            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "params must be an object"), status=400)
+            await self._reply(send, ex, rpc_error(request_id, INVALID_PARAMS, "params must be an object"), status=400)
             return
         ex.method = rpc_method
 
         if "id" not in message:  # a notification: acknowledged, nothing to forward
-            await self._send_empty(send, 202)
+            await send_empty(send, 202)
             return
 
         if rpc_method == "initialize":
             await self._initialize(send, ex, request_id, params or {})
             return
-        if self._is_modern(params):
-            rejection = self._modern_rejection(message, headers, scope)
+        if is_modern(params):
+            rejection = modern_rejection(message, headers, scope)
             if rejection is not None:
                 await self._reply(
                     send, ex, rejection, status=ERROR_CODE_HTTP_STATUS.get(rejection["error"]["code"], 400)
@@ -316,11 +239,11 @@ class Gateway:
         if not host or not validate_host(hostname, settings.ALLOWED_HOSTS):
             raise HttpError(421, "unknown Host")
         origin = headers.get("origin")
-        if origin and not _allowed_origin(origin):
+        if origin and not allowed_origin(origin):
             raise HttpError(403, "Origin not allowed")
 
     def _unauthorized(self, ex: Exchange, reason: str) -> HttpError:
-        self._audit(ex, ActionType.AUTH_FAILED, details={"reason": reason, "user_agent": ex.user_agent})
+        audit(ex, ActionType.AUTH_FAILED, details={"reason": reason, "user_agent": ex.user_agent})
         metadata = f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource{PREFIX}{ex.connector_id}/mcp"
         return HttpError(
             401,
@@ -364,27 +287,13 @@ class Gateway:
             raise HttpError(404, "Session not found")
         return session
 
-    @staticmethod
-    def _is_modern(params: dict[str, Any] | None) -> bool:
-        meta = params.get("_meta") if params else None
-        return isinstance(meta, dict) and PROTOCOL_VERSION_META_KEY in meta
-
-    @staticmethod
-    def _modern_rejection(message: dict[str, Any], headers: dict[str, str], scope) -> dict[str, Any] | None:
-        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        duplicated = find_duplicated_routing_header(raw)
-        if duplicated is not None:
-            return _error(message.get("id"), -32001, f"{duplicated} header appears more than once")
-        verdict = classify_inbound_request(message, headers=headers)
-        if hasattr(verdict, "code"):
-            return _error(message.get("id"), verdict.code, verdict.message, verdict.data)
-        return None
-
     # -- methods ---------------------------------------------------------------------------------
     async def _initialize(self, send, ex: Exchange, request_id: Any, params: dict[str, Any]) -> None:
         requested = params.get("protocolVersion")
         if not isinstance(requested, str):
-            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "protocolVersion is required"), status=400)
+            await self._reply(
+                send, ex, rpc_error(request_id, INVALID_PARAMS, "protocolVersion is required"), status=400
+            )
             return
         negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
         info = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
@@ -393,8 +302,8 @@ class Gateway:
         ex.protocol_version = negotiated
         decision = await self._decide(ex, None, None)
         if not decision.allowed:
-            self._audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
-            await self._reply(send, ex, _error(request_id, INVALID_REQUEST, decision.reason), status=403)
+            audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
+            await self._reply(send, ex, rpc_error(request_id, INVALID_REQUEST, decision.reason), status=403)
             return
         upstream_info = await self._upstream_info(send, ex, request_id)
         if upstream_info is None:
@@ -410,27 +319,13 @@ class Gateway:
         )
         result = {
             "protocolVersion": negotiated,
-            "capabilities": self._advertised_capabilities(upstream_info.capabilities),
+            "capabilities": advertised_capabilities(upstream_info.capabilities),
             "serverInfo": {"name": ex.connector.slug, "title": ex.connector.name, "version": str(ex.connector.version)},
         }
         if upstream_info.instructions:
             result["instructions"] = upstream_info.instructions
-        self._audit(ex, ActionType.AUTH_SUCCESS, details={"protocol_version": negotiated})
+        audit(ex, ActionType.AUTH_SUCCESS, details={"protocol_version": negotiated})
         await self._reply(send, ex, {"jsonrpc": "2.0", "id": request_id, "result": result}, session_id=session_id)
-
-    @staticmethod
-    def _advertised_capabilities(upstream: dict[str, Any]) -> dict[str, Any]:
-        """The upstream's capabilities, less what the gateway cannot relay (no server-to-client stream)."""
-        caps: dict[str, Any] = {}
-        for key in ("tools", "prompts"):
-            if key in upstream:
-                caps[key] = {"listChanged": False}
-        if "resources" in upstream:
-            caps["resources"] = {"listChanged": False, "subscribe": False}
-        for key in ("completions", "logging"):
-            if key in upstream:
-                caps[key] = upstream[key] if isinstance(upstream[key], dict) else {}
-        return caps
 
     async def _decide(self, ex: Exchange, name: str | None, arguments: Any):
         assert ex.identity is not None
@@ -467,17 +362,15 @@ class Gateway:
             upstream = await self._upstream(ex)
             return await upstream.ready()
         except MissingSecret as exc:
-            self._audit(
+            audit(
                 ex,
                 ActionType.TOOL_CALL_FAILURE,
                 details={"upstream_error": {"type": "missing_secret", "message": str(exc)}},
             )
-            await self._reply(send, ex, _error(request_id, INVALID_REQUEST, str(exc)))
+            await self._reply(send, ex, rpc_error(request_id, INVALID_REQUEST, str(exc)))
         except UpstreamError as exc:
-            self._audit(
-                ex, ActionType.TOOL_CALL_FAILURE, details={"upstream_error": {"type": exc.kind, "message": str(exc)}}
-            )
-            await self._reply(send, ex, _error(request_id, UPSTREAM_ERROR, str(exc)))
+            audit(ex, ActionType.TOOL_CALL_FAILURE, details={"upstream_error": {"type": exc.kind, "message": str(exc)}})
+            await self._reply(send, ex, rpc_error(request_id, UPSTREAM_ERROR, str(exc)))
         return None
 
     async def _dispatch(self, send, ex: Exchange, request_id, method: str, params, headers) -> None:
@@ -491,7 +384,7 @@ class Gateway:
             await self._reply(
                 send,
                 ex,
-                _error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}"),
+                rpc_error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}"),
                 status=404 if ex.era == "modern" else 200,
             )
             return
@@ -500,12 +393,16 @@ class Gateway:
         name_key = NAMED.get(method)
         name = params.get(name_key) if name_key else None
         if name is not None and not isinstance(name, str):
-            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, f"{name_key} must be a string"), status=400)
+            await self._reply(
+                send, ex, rpc_error(request_id, INVALID_PARAMS, f"{name_key} must be a string"), status=400
+            )
             return
         ex.item_name = (name or "")[:500]
         arguments = params.get("arguments") if method == "tools/call" else None
         if method == "tools/call" and arguments is not None and not isinstance(arguments, dict):
-            await self._reply(send, ex, _error(request_id, INVALID_PARAMS, "arguments must be an object"), status=400)
+            await self._reply(
+                send, ex, rpc_error(request_id, INVALID_PARAMS, "arguments must be an object"), status=400
+            )
             return
 
         rules = await acurrent_rules()
@@ -517,11 +414,11 @@ class Gateway:
             ex.guard_ms += (time.perf_counter() - started) * 1000
             if pre.blocked:
                 details = {"reason": f"ToolGuard: {pre.reason} in the arguments", "findings": pre.findings[:20]}
-                self._audit(ex, ActionType.SECURITY_VIOLATION, details=details)
+                audit(ex, ActionType.SECURITY_VIOLATION, details=details)
                 text = f"Blocked by Runlayer ToolGuard: {pre.reason} in the arguments"
                 result = {"content": [{"type": "text", "text": text}], "isError": True}
                 await self._reply(
-                    send, ex, self._shape(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
+                    send, ex, shape_result(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
                 )
                 return
             if pre.findings:
@@ -532,19 +429,19 @@ class Gateway:
         if not decision.allowed:
             details = {"reason": decision.reason, "rule": decision.rule}
             if method == "tools/call" and not ex.connector.is_sensitive:
-                details["arguments"] = _capped(arguments)
-            self._audit(ex, ActionType.ACCESS_DENIED, details=details)
+                details["arguments"] = capped(arguments)
+            audit(ex, ActionType.ACCESS_DENIED, details=details)
             if method == "tools/call":
                 result = {
                     "content": [{"type": "text", "text": f"Blocked by Runlayer: {decision.reason}"}],
                     "isError": True,
                 }
                 await self._reply(
-                    send, ex, self._shape(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
+                    send, ex, shape_result(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
                 )
             else:
                 await self._reply(
-                    send, ex, _error(request_id, INVALID_REQUEST, f"Blocked by Runlayer: {decision.reason}")
+                    send, ex, rpc_error(request_id, INVALID_REQUEST, f"Blocked by Runlayer: {decision.reason}")
                 )
             return
 
@@ -553,17 +450,17 @@ class Gateway:
             and "progressToken" in params["_meta"]
             and "text/event-stream" in headers.get("accept", "")
         )
-        stream = _EventStream(send) if wants_progress else None
+        stream = EventStream(send) if wants_progress else None
         try:
             upstream = await self._upstream(ex)
             response = await upstream.request(method, params, notify=stream.notify if stream else None)
         except MissingSecret as exc:
-            self._audit_call(ex, method, arguments, None, error=("missing_secret", str(exc)))
-            await self._finish(send, ex, stream, _error(request_id, INVALID_REQUEST, str(exc)))
+            audit_call(ex, method, arguments, None, error=("missing_secret", str(exc)))
+            await self._finish(send, ex, stream, rpc_error(request_id, INVALID_REQUEST, str(exc)))
             return
         except UpstreamError as exc:
-            self._audit_call(ex, method, arguments, None, error=(exc.kind, str(exc)))
-            await self._finish(send, ex, stream, _error(request_id, UPSTREAM_ERROR, str(exc)))
+            audit_call(ex, method, arguments, None, error=(exc.kind, str(exc)))
+            await self._finish(send, ex, stream, rpc_error(request_id, UPSTREAM_ERROR, str(exc)))
             return
 
         response["id"] = request_id
@@ -579,27 +476,27 @@ class Gateway:
                 ex.findings.extend(post.findings[:20])
                 if post.blocked:
                     reason = f"ToolGuard: {post.reason} in the result"
-                    self._audit(ex, ActionType.SECURITY_VIOLATION, details={"reason": reason, "findings": ex.findings})
+                    audit(ex, ActionType.SECURITY_VIOLATION, details={"reason": reason, "findings": ex.findings})
                     text = f"Blocked by Runlayer ToolGuard: {post.reason} in the result of {name!r}"
                     if method == "tools/call":
                         blocked = {"content": [{"type": "text", "text": text}], "isError": True}
                         reply = {"jsonrpc": "2.0", "id": request_id, "result": blocked}
-                        await self._finish(send, ex, stream, self._shape(ex, method, reply))
+                        await self._finish(send, ex, stream, shape_result(ex, method, reply))
                     else:
-                        await self._finish(send, ex, stream, _error(request_id, INVALID_REQUEST, text))
+                        await self._finish(send, ex, stream, rpc_error(request_id, INVALID_REQUEST, text))
                     return
                 response["result"] = post.value
-            response = self._shape(ex, method, response)
+            response = shape_result(ex, method, response)
             error = None
             if method == "tools/call" and response.get("result", {}).get("isError"):
                 error = ("tool_error", "the tool reported an error")
-            self._audit_call(ex, method, arguments, response.get("result"), error=error)
+            audit_call(ex, method, arguments, response.get("result"), error=error)
         else:
             err = response.get("error") if isinstance(response.get("error"), dict) else {}
             message = str(err.get("message", "upstream error"))[:500]
             code = err.get("code") if isinstance(err.get("code"), int) else UPSTREAM_ERROR
-            response = _error(request_id, code, message)
-            self._audit_call(ex, method, arguments, None, error=("rpc_error", message))
+            response = rpc_error(request_id, code, message)
+            audit_call(ex, method, arguments, None, error=("rpc_error", message))
         await self._finish(send, ex, stream, response)
 
     async def _filter_list(self, ex: Exchange, method: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -640,7 +537,7 @@ class Gateway:
             if pin is None or pin[0] != definition_hash(tool):
                 unseen[name] = tool
         if unseen:
-            report = await sync_to_async(_observe_tools, thread_sensitive=False)(
+            report = await sync_to_async(tool_pins_observe_by_id, thread_sensitive=False)(
                 ex.connector_id, unseen, actions.get("definition", "block")
             )
             newly_blocked = set(report["changed"]) | set(report["flagged"])
@@ -652,8 +549,8 @@ class Gateway:
     async def _discover(self, send, ex: Exchange, request_id) -> None:
         decision = await self._decide(ex, None, None)
         if not decision.allowed:
-            self._audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
-            await self._reply(send, ex, _error(request_id, INVALID_REQUEST, decision.reason), status=403)
+            audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
+            await self._reply(send, ex, rpc_error(request_id, INVALID_REQUEST, decision.reason), status=403)
             return
         info = await self._upstream_info(send, ex, request_id)
         if info is None:
@@ -661,7 +558,7 @@ class Gateway:
         assert ex.connector is not None
         result = {
             "supportedVersions": list(MODERN_PROTOCOL_VERSIONS),
-            "capabilities": self._advertised_capabilities(info.capabilities),
+            "capabilities": advertised_capabilities(info.capabilities),
             "cacheScope": "private",
             "ttlMs": 0,
             "resultType": "complete",
@@ -671,43 +568,8 @@ class Gateway:
             result["instructions"] = info.instructions
         await self._reply(send, ex, {"jsonrpc": "2.0", "id": request_id, "result": result})
 
-    def _shape(self, ex: Exchange, method: str, response: dict[str, Any]) -> dict[str, Any]:
-        """The result in the shape of the client's protocol era (the upstream may speak the other one)."""
-        result = response.get("result")
-        if not isinstance(result, dict):
-            return response
-        modern_client = ex.era == "modern"
-        modern_result = "resultType" in result
-        if modern_client == modern_result and (
-            not modern_client or SERVER_INFO_META_KEY in (result.get("_meta") or {})
-        ):
-            return response
-        try:
-            if modern_client:
-                # Fields a 2026-era result requires; models that do not define them ignore them.
-                data = {"ttlMs": 0, "cacheScope": "private", "resultType": "complete", **result}
-                shaped = spec_methods.serialize_server_result(method, ex.protocol_version, data)
-                shaped.setdefault("resultType", "complete")
-                meta = shaped.get("_meta") if isinstance(shaped.get("_meta"), dict) else {}
-                assert ex.connector is not None
-                shaped["_meta"] = {
-                    **meta,
-                    SERVER_INFO_META_KEY: {"name": ex.connector.slug, "version": str(ex.connector.version)},
-                }
-            else:
-                shaped = spec_methods.serialize_server_result(method, ex.protocol_version, result)
-                shaped.pop("resultType", None)
-                meta = shaped.get("_meta")
-                if isinstance(meta, dict):
-                    meta.pop(SERVER_INFO_META_KEY, None)
-                    if not meta:
-                        shaped.pop("_meta")
-        except (KeyError, ValueError):
-            return response  # not a spec method for this version: pass through as it is
-        return {**response, "result": shaped}
-
     # -- replies and audit -----------------------------------------------------------------------
-    async def _finish(self, send, ex: Exchange, stream: _EventStream | None, message: dict[str, Any]) -> None:
+    async def _finish(self, send, ex: Exchange, stream: EventStream | None, message: dict[str, Any]) -> None:
         if stream is not None and stream.started:
             await stream.close_with(message)
         else:
@@ -719,134 +581,7 @@ class Gateway:
         headers = {}
         if session_id:
             headers["mcp-session-id"] = session_id
-        await self._send_json(send, status, message, headers)
-
-    @staticmethod
-    async def _send_json(send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = _json(body)
-        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        for key, value in (headers or {}).items():
-            raw.append((key.encode("latin-1"), value.encode("latin-1")))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": payload})
-
-    @staticmethod
-    async def _send_empty(send, status: int) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
-
-    def _audit_call(
-        self, ex: Exchange, method: str, arguments: Any, result: Any, *, error: tuple[str, str] | None
-    ) -> None:
-        details: dict[str, Any] = {}
-        sensitive = ex.connector is not None and ex.connector.is_sensitive
-        if method == "tools/call":
-            action = ActionType.TOOL_CALL_FAILURE if error else ActionType.TOOL_CALL_SUCCESS
-            if not sensitive:
-                details["arguments"] = _capped(arguments)
-                if result is not None:
-                    details["result"] = _capped(result)
-            else:
-                details["redacted"] = True
-        else:
-            action = AUDIT_ACTIONS.get(method, ActionType.TOOL_CALL_FAILURE if error else ActionType.TOOL_CALL_SUCCESS)
-            if method == "tools/list" and isinstance(result, dict):
-                details["tool_count"] = len(result.get("tools") or [])
-        if error:
-            details["upstream_error"] = {"type": error[0], "message": error[1]}
-        if ex.findings:
-            details["findings"] = ex.findings[:20]
-        self._audit(ex, action, details=details)
-
-    def _audit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
-        if ex.guard_ms:
-            details.setdefault("toolguard_ms", round(ex.guard_ms, 3))
-        self._submit(ex, action, details=details)
-
-    def _submit(self, ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
-        """Hand one event to the batched writer (a plain dict: the model is built off the event loop)."""
-        identity = ex.identity
-        principal = identity.principal if identity else None
-        server_name = ex.connector.name if ex.connector is not None else ""
-        details.setdefault("method", ex.method)
-        details.setdefault("protocol_version", ex.protocol_version)
-        details.setdefault("correlation_id", ex.correlation_id)
-        if server_name:
-            details.setdefault("server_name", server_name)
-        if ex.item_name:
-            details.setdefault("resource_name", ex.item_name)
-        if ex.client_name:
-            details.setdefault("client_name", ex.client_name)
-        get_writer().submit(
-            {
-                "timestamp": datetime.now(UTC),
-                "action_type": str(action),
-                "actor_id": principal.user_id if principal else None,
-                "actor_email": principal.email if principal else "",
-                "actor_name": identity.display_name if identity else "",
-                "agent_id": principal.agent_id if principal else None,
-                "server_id": uuid.UUID(ex.connector_id),
-                "server_name": server_name,
-                "resource_type": RESOURCE_TYPES.get(ex.method, "server"),
-                "resource_name": ex.item_name,
-                "client_name": ex.client_name[:200],
-                "client_version": ex.client_version[:100],
-                "correlation_id": ex.correlation_id,
-                "ip_address": ex.ip,
-                "duration_ms": round((time.perf_counter() - ex.started) * 1000, 3),
-                "details": details,
-            }
-        )
-
-
-def _observe_tools(connector_id: str, tools: dict[str, dict[str, Any]], definition_action: str) -> dict[str, list[str]]:
-    from django.db import close_old_connections
-
-    from connectors.models import Connector
-    from policies.toolguard.pins import tool_pins_observe
-
-    close_old_connections()
-    connector = Connector.objects.get(pk=connector_id)
-    return tool_pins_observe(connector=connector, tools=tools, definition_action=definition_action)
-
-
-class _EventStream:
-    """A downstream SSE response, started when the first progress notification arrives."""
-
-    def __init__(self, send) -> None:
-        self.send = send
-        self.started = False
-
-    async def _start(self) -> None:
-        if not self.started:
-            self.started = True
-            await self.send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
-                }
-            )
-
-    async def notify(self, message: dict[str, Any]) -> None:
-        await self._start()
-        await self.send(
-            {
-                "type": "http.response.body",
-                "body": b"event: message\ndata: " + _json(message) + b"\n\n",
-                "more_body": True,
-            }
-        )
-
-    async def close_with(self, message: dict[str, Any]) -> None:
-        await self._start()
-        await self.send(
-            {
-                "type": "http.response.body",
-                "body": b"event: message\ndata: " + _json(message) + b"\n\n",
-                "more_body": False,
-            }
-        )
+        await send_json(send, status, message, headers)
 
 
 gateway = Gateway()

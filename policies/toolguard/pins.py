@@ -113,3 +113,14 @@ def _audit(connector, name: str, reason: str, findings: list[dict]) -> None:
         resource_name=name,
         details={"reason": reason, "findings": findings[:20]},
     )
+
+
+def tool_pins_observe_by_id(connector_id: str, tools: Mapping[str, dict[str, Any]], definition_action: str) -> dict:
+    """``tool_pins_observe`` for callers that hold only the connector's id (the gateway, off its event loop)."""
+    from django.db import close_old_connections
+
+    from connectors.models import Connector
+
+    close_old_connections()
+    connector = Connector.objects.get(pk=connector_id)
+    return tool_pins_observe(connector=connector, tools=tools, definition_action=definition_action)
