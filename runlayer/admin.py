@@ -53,35 +53,24 @@ class ApiKeyAdmin(admin.ModelAdmin):
             kwargs["form"] = ApiKeyAddForm
         return super().get_form(request, obj, **kwargs)
 
+    # an existing key is shown, never edited: revoke it and create another instead
+    SHOWN_FIELDS = [
+        "id",
+        "user",
+        "name",
+        "prefix",
+        "expires_at",
+        "created_at",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+    ]
+
     def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["user", "name", "expires_at"]
-        return [
-            "id",
-            "user",
-            "name",
-            "prefix",
-            "expires_at",
-            "created_at",
-            "last_used_at",
-            "last_used_ip",
-            "revoked_at",
-        ]
+        return ["user", "name", "expires_at"] if obj is None else self.SHOWN_FIELDS
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return [
-            "id",
-            "user",
-            "name",
-            "prefix",
-            "expires_at",
-            "created_at",
-            "last_used_at",
-            "last_used_ip",
-            "revoked_at",
-        ]
+        return [] if obj is None else self.SHOWN_FIELDS
 
     def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
         if change:

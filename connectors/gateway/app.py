@@ -300,12 +300,7 @@ class Gateway:
         ex.client_name = str(info.get("name", ""))[:200] or ex.user_agent[:100]
         ex.client_version = str(info.get("version", ""))[:100]
         ex.protocol_version = negotiated
-        decision = await self._decide(ex, None, None)
-        if not decision.allowed:
-            audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
-            await self._reply(send, ex, rpc_error(request_id, INVALID_REQUEST, decision.reason), status=403)
-            return
-        upstream_info = await self._upstream_info(send, ex, request_id)
+        upstream_info = await self._open_connector(send, ex, request_id)
         if upstream_info is None:
             return
         assert ex.identity is not None and ex.connector is not None
@@ -546,13 +541,17 @@ class Gateway:
             return result
         return {**result, "tools": [t for t in tools if t.get("name") not in blocked]}
 
-    async def _discover(self, send, ex: Exchange, request_id) -> None:
+    async def _open_connector(self, send, ex: Exchange, request_id: Any):
+        """Connector-level access (``initialize``, ``server/discover``): the upstream's info, or None once refused."""
         decision = await self._decide(ex, None, None)
         if not decision.allowed:
             audit(ex, ActionType.ACCESS_DENIED, details={"reason": decision.reason, "rule": decision.rule})
             await self._reply(send, ex, rpc_error(request_id, INVALID_REQUEST, decision.reason), status=403)
-            return
-        info = await self._upstream_info(send, ex, request_id)
+            return None
+        return await self._upstream_info(send, ex, request_id)
+
+    async def _discover(self, send, ex: Exchange, request_id) -> None:
+        info = await self._open_connector(send, ex, request_id)
         if info is None:
             return
         assert ex.connector is not None

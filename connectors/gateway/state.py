@@ -6,7 +6,9 @@ on the hot path touches no database unless something changed since the last one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -60,25 +62,22 @@ def _load_secrets(user_id: int) -> dict[str, str]:
     return user_secrets_of(user_id)
 
 
-async def connector_runtime(connector_id: str) -> ConnectorRuntime | None:
+async def _versioned(cache: dict, key: Any, load: Callable[[Any], Any]) -> Any:
+    """``cache[key]`` while the config version has not moved since it was loaded; else load it again."""
     version = await aread_config_version()
-    cached = _connectors.get(connector_id)
+    cached = cache.get(key)
     if cached is not None and cached[0] == version:
         return cached[1]
-    runtime = await sync_to_async(_load_connector, thread_sensitive=False)(connector_id)
-    if len(_connectors) > 10_000:
-        _connectors.clear()
-    _connectors[connector_id] = (version, runtime)
-    return runtime
+    value = await sync_to_async(load, thread_sensitive=False)(key)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (version, value)
+    return value
+
+
+async def connector_runtime(connector_id: str) -> ConnectorRuntime | None:
+    return await _versioned(_connectors, connector_id, _load_connector)
 
 
 async def user_secrets(user_id: int) -> dict[str, str]:
-    version = await aread_config_version()
-    cached = _secrets.get(user_id)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    values = await sync_to_async(_load_secrets, thread_sensitive=False)(user_id)
-    if len(_secrets) > 10_000:
-        _secrets.clear()
-    _secrets[user_id] = (version, values)
-    return values
+    return await _versioned(_secrets, user_id, _load_secrets)
