@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import ApiKey, UserSecret
+from .models import ApiKey, DeviceAuthorization, UserSecret
 from .secrets import user_secret_delete, user_secret_set
 from .services import api_key_create, api_key_revoke
 
@@ -148,3 +148,19 @@ class UserSecretAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "user", "name"] if obj else self.readonly_fields
+
+
+@admin.register(DeviceAuthorization)
+class DeviceAuthorizationAdmin(admin.ModelAdmin):
+    """Device logins (`runlayer login`), read-only: approval happens on the /device page."""
+
+    list_display = ["device_name", "user_code", "status", "user", "requested_ip", "created_at", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["device_name", "user_code", "user__username"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

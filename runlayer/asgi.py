@@ -88,9 +88,12 @@ class Router:
 
 def build_application() -> Router:
     from connectors.gateway.app import PREFIX, gateway
+    from connectors.local.app import PREFIX as LOCAL_PREFIX
+    from connectors.local.app import local_api
 
     router = Router()
     router.routes.append((PREFIX, "/mcp", gateway))
+    router.routes.append((LOCAL_PREFIX, "", local_api))
     router.lifespan_hooks.append(gateway.lifespan)
     return router
 

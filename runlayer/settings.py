@@ -306,3 +306,6 @@ LOGGING = {
         "mcp": {"level": "WARNING"},
     },
 }
+# Device login (`runlayer login`): how long a code lives and how often the CLI may poll.
+RUNLAYER_DEVICE_CODE_TTL_SECONDS = env_int("RUNLAYER_DEVICE_CODE_TTL_SECONDS", 600, minimum=30)
+RUNLAYER_DEVICE_POLL_INTERVAL_SECONDS = env_int("RUNLAYER_DEVICE_POLL_INTERVAL_SECONDS", 5, minimum=1)

@@ -7,6 +7,8 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from oauth2_provider import views as oauth_views
 
+from . import device_views
+
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
@@ -52,6 +54,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    re_path(r"^api/v1/cli/device/authorize/?$", device_views.authorize, name="device-authorize"),
+    re_path(r"^api/v1/cli/device/token/?$", device_views.token, name="device-token"),
+    path("device", device_views.page, name="device-page"),
     path("api/v1/", include("runlayer.api.urls")),
     path("", include((oauth_urlpatterns, "oauth2_provider"))),
     path("healthz", healthz),

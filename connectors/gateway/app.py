@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
@@ -28,13 +27,12 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from audit.models import ActionType
 from audit.writer import get_writer
-from connectors.capabilities import definition_hash
 from policies.cache import acurrent_rules
-from policies.engine import CallContext, decide, may_see
+from policies.engine import CallContext, decide
 from policies.toolguard.callguard import guard
-from policies.toolguard.pins import tool_pins_observe_by_id
 from runlayer.secrets import MissingSecret, resolve_headers
 
+from .governance import guard_tool_list, visible_items
 from .identity import authenticate, credential_from_headers
 from .protocol import (
     ARGUMENT_SCANNERS,
@@ -496,50 +494,30 @@ class Gateway:
 
     async def _filter_list(self, ex: Exchange, method: str, result: dict[str, Any]) -> dict[str, Any]:
         """A list result with only the items the caller may use (by the policies of the item's method)."""
-        key, item_method, name_key = LIST_FILTERS[method]
+        key = LIST_FILTERS[method][0]
         items = result.get(key)
         if not isinstance(items, list):
             return result
         assert ex.identity is not None
-        rules = await acurrent_rules()
-        ctx = CallContext(
+        visible = visible_items(
+            await acurrent_rules(),
             principal=ex.identity.principal,
             connector_id=ex.connector_id,
-            method=item_method,
+            list_method=method,
+            items=items,
             client_name=ex.client_name,
             ip=ex.ip,
         )
-        names = [i.get(name_key) for i in items if isinstance(i, dict) and isinstance(i.get(name_key), str)]
-        allowed = set(may_see(rules, ctx, names))
-        return {**result, key: [i for i in items if isinstance(i, dict) and i.get(name_key) in allowed]}
+        return {**result, key: visible}
 
     async def _guard_tool_list(self, ex: Exchange, result: dict[str, Any], rules, actions) -> dict[str, Any]:
-        """Tools whose definition is not the approved one are left out (rug pulls, poisoned definitions).
-
-        Definitions seen for the first time, or changed, are handed to the pins (a database write, only
-        when something changed) and judged there.
-        """
         tools = result.get("tools")
         if not isinstance(tools, list):
             return result
-        connector_rules = rules.connectors.get(ex.connector_id)
-        pins = connector_rules.pins if connector_rules is not None else {}
-        blocked = {name for name, (_, status) in pins.items() if status != "approved"}
-        unseen = {}
-        for tool in tools:
-            name = tool.get("name")
-            pin = pins.get(name)
-            if pin is None or pin[0] != definition_hash(tool):
-                unseen[name] = tool
-        if unseen:
-            report = await sync_to_async(tool_pins_observe_by_id, thread_sensitive=False)(
-                ex.connector_id, unseen, actions.get("definition", "block")
-            )
-            newly_blocked = set(report["changed"]) | set(report["flagged"])
-            blocked = (blocked - set(unseen)) | newly_blocked
-        if not blocked:
-            return result
-        return {**result, "tools": [t for t in tools if t.get("name") not in blocked]}
+        kept = await guard_tool_list(
+            rules, connector_id=ex.connector_id, tools=tools, definition_action=actions.get("definition", "block")
+        )
+        return result if kept is tools else {**result, "tools": kept}
 
     async def _open_connector(self, send, ex: Exchange, request_id: Any):
         """Connector-level access (``initialize``, ``server/discover``): the upstream's info, or None once refused."""

@@ -63,7 +63,7 @@ def submit(ex: Exchange, action: str, *, details: dict[str, Any]) -> None:
             "actor_email": principal.email if principal else "",
             "actor_name": identity.display_name if identity else "",
             "agent_id": principal.agent_id if principal else None,
-            "server_id": uuid.UUID(ex.connector_id),
+            "server_id": uuid.UUID(ex.connector_id) if ex.connector_id else None,
             "server_name": server_name,
             "resource_type": RESOURCE_TYPES.get(ex.method, "server"),
             "resource_name": ex.item_name,

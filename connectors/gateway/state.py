@@ -28,6 +28,11 @@ class ConnectorRuntime:
     headers: tuple[tuple[str, str], ...]
     is_sensitive: bool
     version: int
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    inherit_env: tuple[str, ...] = ()
+    catalog_entry_name: str = ""
+    capabilities_version: int | None = None
 
 
 _connectors: dict[str, tuple[int, ConnectorRuntime | None]] = {}
@@ -38,7 +43,7 @@ def _load_connector(connector_id: str) -> ConnectorRuntime | None:
     from connectors.models import Connector
 
     close_old_connections()
-    c = Connector.objects.filter(pk=connector_id).first()
+    c = Connector.objects.filter(pk=connector_id).select_related("catalog_entry").first()
     if c is None:
         return None
     return ConnectorRuntime(
@@ -52,6 +57,11 @@ def _load_connector(connector_id: str) -> ConnectorRuntime | None:
         headers=tuple(sorted((c.headers or {}).items())),
         is_sensitive=c.is_sensitive,
         version=c.version,
+        args=tuple(str(a) for a in c.args or ()),
+        env=tuple(sorted((str(k), str(v)) for k, v in (c.env or {}).items())),
+        inherit_env=tuple(str(n) for n in c.inherit_env or ()),
+        catalog_entry_name=c.catalog_entry.slug if c.catalog_entry_id else "",
+        capabilities_version=c.capabilities_version,
     )
 
 

@@ -1,0 +1,3 @@
+"""The self-hosted Runlayer CLI (``runlayer``)."""
+
+__version__ = "0.1.0"

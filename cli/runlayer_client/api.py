@@ -1,0 +1,93 @@
+"""HTTP calls to the Runlayer server, with every failure turned into a readable ``CliError``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+from . import __version__
+from .errors import FAILURE, NOT_FOUND, NOT_LOGGED_IN, UNREACHABLE, CliError
+
+USER_AGENT = f"Runlayer CLI (self-hosted {__version__})"
+TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
+
+
+def base_headers(key: str | None) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT, "X-Runlayer-Client": "cli"}
+    if key:
+        headers["x-runlayer-api-key"] = key
+    return headers
+
+
+def detail_of(response: httpx2.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"]
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message", f"HTTP {response.status_code}"))
+    return f"HTTP {response.status_code}: {str(body)[:200]}"
+
+
+def check(response: httpx2.Response, host: str) -> Any:
+    if response.status_code == 401:
+        raise CliError(f"{host} refused the API key ({detail_of(response)})", NOT_LOGGED_IN)
+    if response.status_code in (403, 404):
+        raise CliError(detail_of(response), NOT_FOUND)
+    if response.status_code >= 400:
+        raise CliError(f"{host} answered {response.status_code}: {detail_of(response)}", FAILURE)
+    return response.json()
+
+
+def unreachable(host: str, exc: Exception) -> CliError:
+    return CliError(f"cannot reach Runlayer at {host} ({type(exc).__name__}); is the server running?", UNREACHABLE)
+
+
+class Api:
+    """Blocking client for the one-shot commands (login, whoami, setup, logs)."""
+
+    def __init__(self, host: str, key: str | None) -> None:
+        self.host = host
+        self.http = httpx2.Client(base_url=host, headers=base_headers(key), timeout=TIMEOUT)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx2.HTTPError as exc:
+            raise unreachable(self.host, exc) from None
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return check(self.request("GET", path, **kwargs), self.host)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncApi:
+    """Keep-alive client for ``runlayer run``: two round trips per governed call must stay cheap."""
+
+    def __init__(self, host: str, key: str, *, client_label: str = "") -> None:
+        self.host = host
+        headers = base_headers(key)
+        if client_label:
+            headers["x-runlayer-mcp-client"] = client_label
+        limits = httpx2.Limits(max_keepalive_connections=8, keepalive_expiry=60)
+        self.http = httpx2.AsyncClient(base_url=host, headers=headers, timeout=TIMEOUT, limits=limits)
+
+    def set_client_label(self, label: str) -> None:
+        self.http.headers["x-runlayer-mcp-client"] = label[:200]
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        try:
+            return await self.http.request(method, path, **kwargs)
+        except httpx2.HTTPError as exc:
+            raise unreachable(self.host, exc) from None
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return check(await self.request(method, path, **kwargs), self.host)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
