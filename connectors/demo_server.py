@@ -44,7 +44,14 @@ def _record(tool: str, arguments: dict[str, Any], ctx: Context | None = None) ->
     request = getattr(ctx.request_context, "request", None) if ctx is not None else None
     if request is not None:
         headers = dict(request.headers)
-    entry = {"tool": tool, "arguments": arguments, "headers": headers, "env": dict(os.environ), "at": time.time()}
+    entry = {
+        "tool": tool,
+        "arguments": arguments,
+        "headers": headers,
+        "env": dict(os.environ),
+        "pid": os.getpid(),
+        "at": time.time(),
+    }
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
 

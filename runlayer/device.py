@@ -116,14 +116,19 @@ def device_token(device_code: str) -> str:
                 400, "expired_token: the code expired before it was approved; run `runlayer login` again"
             )
         if status == DeviceAuthorization.Status.PENDING:
+            # Remember this poll (committed: the answer is a 202, not an error that rolls back).
             last, authorization.last_polled_at = authorization.last_polled_at, now
             too_fast = last is not None and (now - last).total_seconds() < authorization.interval * 0.8
             if too_fast:
                 authorization.interval = min(authorization.interval + SLOW_DOWN_STEP, 60)
             authorization.save(update_fields=["last_polled_at", "interval"])
-            raise DeviceFlowError(202, "slow_down" if too_fast else "authorization_pending")
-        assert authorization.user is not None
-        created = api_key_create(user=authorization.user, name=f"CLI on {authorization.device_name}"[:100])
-        authorization.status, authorization.api_key = DeviceAuthorization.Status.CONSUMED, created.api_key
-        authorization.save(update_fields=["status", "api_key"])
-    return created.key
+            key = None
+        else:
+            assert authorization.user is not None
+            created = api_key_create(user=authorization.user, name=f"CLI on {authorization.device_name}"[:100])
+            authorization.status, authorization.api_key = DeviceAuthorization.Status.CONSUMED, created.api_key
+            authorization.save(update_fields=["status", "api_key"])
+            key = created.key
+    if key is None:
+        raise DeviceFlowError(202, "slow_down" if too_fast else "authorization_pending")
+    return key

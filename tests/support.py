@@ -98,6 +98,7 @@ class RunlayerServer:
 
     def __init__(self, url: str, keys: dict[str, str], env: dict[str, str], data_dir: Path) -> None:
         self.url, self.keys, self.env, self.data_dir = url, keys, env, data_dir
+        self.proc: subprocess.Popen | None = None
 
     def api(self, method: str, path: str, *, user: str = "root", **kwargs):
         import httpx
@@ -205,5 +206,7 @@ def runlayer_server(
         "--no-access-log",
     ]
     log = data_dir / "server.log"
-    with running(args, port=port, env=server_env, log=log):
-        yield RunlayerServer(f"http://127.0.0.1:{port}", keys, server_env, data_dir)
+    with running(args, port=port, env=server_env, log=log) as proc:
+        server = RunlayerServer(f"http://127.0.0.1:{port}", keys, server_env, data_dir)
+        server.proc = proc
+        yield server

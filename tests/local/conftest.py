@@ -20,7 +20,9 @@ RUNLAYER = shutil.which("runlayer", path=str(Path(sys.executable).parent)) or "r
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Runlayer with two uvicorn workers: pre and post of one call may land on different workers."""
-    with runlayer_server(workers=2, tmp_dir=tmp_path_factory.mktemp("srv")) as srv:
+    with runlayer_server(
+        workers=2, env={"RUNLAYER_DEVICE_POLL_INTERVAL_SECONDS": "1"}, tmp_dir=tmp_path_factory.mktemp("srv")
+    ) as srv:
         yield srv
 
 
