@@ -26,8 +26,43 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+SCHEMA_FIELDS = ("inputSchema", "outputSchema")
+# Metadata that a proxy layer between the MCP server and us adds to every tool it relays (FastMCP's proxy,
+# used by the published runlayer CLI): not part of the server's definition.
+PROXY_META_KEYS = ("_fastmcp",)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def normalized_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """A definition as the wire means it, whatever serialised it: an absent field and a null one are the
+    same (SDK 1.x dumps every unset field as null), ``meta`` is the wire's ``_meta``, and metadata a relaying
+    proxy adds is not the server's. JSON Schemas are kept exactly (a null there can mean ``"default": null``)."""
+    out: dict[str, Any] = {}
+    for key, value in definition.items():
+        if value is None:
+            continue
+        key = "_meta" if key == "meta" and "_meta" not in definition else key
+        out[key] = value if key in SCHEMA_FIELDS else _without_nulls(value)
+    meta = out.get("_meta")
+    if isinstance(meta, dict) and any(k in meta for k in PROXY_META_KEYS):
+        meta = {k: v for k, v in meta.items() if k not in PROXY_META_KEYS}
+        if meta:
+            out["_meta"] = meta
+        else:
+            out.pop("_meta")
+    return out
+
+
 def definition_hash(definition: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+    """The pin of a tool (or any capability): SHA-256 of the canonical JSON of its normalised definition."""
+    return hashlib.sha256(canonical_json(normalized_definition(definition)).encode()).hexdigest()
 
 
 @dataclass

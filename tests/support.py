@@ -210,3 +210,25 @@ def runlayer_server(
         server = RunlayerServer(f"http://127.0.0.1:{port}", keys, server_env, data_dir)
         server.proc = proc
         yield server
+
+
+def cached_venv(name: str, *requirements: str) -> Path:
+    """A virtualenv under var/ holding published packages (installed once, shared by parallel workers)."""
+    import fcntl
+    import venv
+
+    home = ROOT / "var" / name
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with open(home.parent / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = home / ".installed"
+        if not done.exists() or done.read_text() != "\n".join(requirements):
+            venv.create(home, with_pip=True, clear=True)
+            subprocess.run(
+                [str(home / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 *requirements],
+                check=True,
+                timeout=900,
+            )  # fmt: skip
+            done.write_text("\n".join(requirements))
+    return home

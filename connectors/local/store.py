@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from audit.models import ActionType
 from audit.services import audit_record
-from connectors.capabilities import CapabilitySet
+from connectors.capabilities import CapabilitySet, normalized_definition
 from connectors.gateway.protocol import HttpError
 from connectors.models import Connector, DeploymentMode
 from connectors.services import connector_observe_tools, connector_store_capabilities
@@ -44,7 +44,7 @@ def _items(body: dict[str, Any], key: str, name_key: str) -> dict[str, dict[str,
     for name, definition in value.items():
         if not isinstance(name, str) or not name or len(name) > MAX_NAME or not isinstance(definition, dict):
             raise HttpError(400, f"{key}: each entry must be a non-empty name mapped to an object")
-        items[name] = definition
+        items[name] = normalized_definition(definition)
     return items
 
 
