@@ -99,7 +99,10 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--starts", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, runlayer_server(tmp_dir=Path(tmp)) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        runlayer_server(tmp_dir=Path(tmp), env={"RUNLAYER_CACHE_CHECK_SECONDS": "0.2"}) as server,
+    ):
         body = {"name": "bench-local", "deployment_mode": "local", "transport_type": "stdio", "url": sys.executable,
                 "transport_config": {"args": [DEMO]}, "status": "active"}  # fmt: skip
         resp = server.api("POST", "/api/v1/servers", json=body)

@@ -8,7 +8,6 @@ import os
 import socket
 import sys
 import time
-import uuid
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -109,29 +108,34 @@ def cmd_whoami(args) -> int:
 def cmd_run(args) -> int:
     import anyio
 
-    from .api import AsyncApi
-    from .proxy import child_env, configure_logging, log_file_for, serve
+    from .bootstrap import server_details
+    from .child import ChildProcess
+    from .runenv import child_env, configure_logging, log_file_for
 
     host, key = config.resolve(args.host, args.secret)
+    server_id, details = server_details(host, key, args.target)
+    log_path = log_file_for(server_id)
+    errlog = configure_logging(log_path)
+    print(f"runlayer: serving {details.get('name')} (log: {log_path})", file=sys.stderr, flush=True)
+    env = child_env(details.get("transport_config") or {}, dict(os.environ), args.pass_env or [], config.warn)
 
     async def main() -> int:
+        child = None
+        if details.get("transport_type") == "stdio":
+            arguments = [str(a) for a in (details.get("transport_config") or {}).get("args") or []]
+            try:  # started now, so its start-up overlaps the SDK's import below
+                child = await ChildProcess.spawn(details["url"], arguments, env, errlog)
+            except OSError as exc:
+                config.warn(f"cannot start {details.get('url')!r}: {exc}")
+        from .api import AsyncApi
+        from .proxy import serve
+
         api = AsyncApi(host, key)
         try:
-            target = args.target
-            try:
-                server_id = str(uuid.UUID(target))
-            except ValueError:
-                resolved = await api.call("GET", "/api/v1/local/resolve", params={"target": target})
-                server_id = resolved["server_id"]
-            details = await api.call("GET", f"/api/v1/local/{server_id}")
-            log_path = log_file_for(server_id)
-            errlog = configure_logging(log_path)
-            print(f"runlayer: serving {details.get('name')} (log: {log_path})", file=sys.stderr, flush=True)
-            env = child_env(details.get("transport_config") or {}, dict(os.environ), args.pass_env or [], config.warn)
-            await serve(api, server_id, details, env, errlog)
-            return 0
+            await serve(api, server_id, details, env, errlog, child)
         finally:
             await api.aclose()
+        return 0
 
     return anyio.run(main)
 

@@ -9,8 +9,8 @@ masking, audit). When the server cannot be asked, nothing is forwarded: the CLI 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -18,59 +18,26 @@ from typing import Any, TextIO
 
 import anyio
 import httpx2
-from mcp import Client, MCPError, StdioServerParameters, types
+from mcp import Client, MCPError, types
 from mcp.client.sse import sse_client
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import Server
-from mcp.server.stdio import stdio_server
 from mcp_types import CLIENT_INFO_META_KEY
 
 from .api import AsyncApi
+from .child import ChildProcess, sdk_transport
 from .errors import CliError
+from .relay import Relay
+from .stdio import ClientPipe, sdk_server_streams
+from .sync import collect_capabilities, upload
 
 logger = logging.getLogger("runlayer.run")
 
-SDK_DEFAULT_ENV = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER")
-ALLOWED_ENV = (
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
-    "LANG", "LC_ALL", "TMPDIR",
-)  # fmt: skip
 START_TIMEOUT = 30.0
 MAX_QUICK_RESTARTS = 3
 CONNECTION_CLOSED = -32000
 INTERNAL_ERROR = -32603
 INVALID_REQUEST = -32600
-
-
-def child_env(config: dict[str, Any], environ: dict[str, str], pass_env: list[str], warn) -> dict[str, str]:
-    """The local MCP's environment: the SDK's default set, proxy/TLS/locale variables, the connector's
-    ``env`` and ``inherit_env``, and the user's own values for the names the connector declares (or that
-    ``--pass-env`` names). An empty value never replaces a real one; both cases are reported."""
-    env = {name: environ[name] for name in (*SDK_DEFAULT_ENV, *ALLOWED_ENV) if name in environ}
-    declared = config.get("env") if isinstance(config.get("env"), dict) else {}
-    for name, value in declared.items():
-        if isinstance(name, str) and isinstance(value, str):
-            env[name] = value
-    inherit = [n for n in config.get("inherit_env") or [] if isinstance(n, str)]
-    for name in dict.fromkeys([*inherit, *declared, *pass_env]):
-        if name.upper().startswith("RUNLAYER_"):
-            warn(f"{name} is never passed to a local MCP server (Runlayer's own settings stay with the CLI)")
-            env.pop(name, None)
-            continue
-        value = environ.get(name)
-        if value is None:
-            if env.get(name) == "":
-                warn(f"{name} is empty: set it in this server's \"env\" in your AI client's MCP config")
-            continue
-        if value == "" and env.get(name):
-            warn(f"ignoring the empty {name} from your environment: the connector's value is kept")
-            continue
-        if value == "":
-            warn(f"{name} is empty")
-        env[name] = value
-    return env
 
 
 def _wire(model: Any) -> Any:
@@ -98,8 +65,11 @@ class Upstream:
     """Owns the connection to the local MCP in one task (the SDK's sessions are task-affine) and
     reconnects, or restarts the child, when a request finds it gone."""
 
-    def __init__(self, details: dict[str, Any], env: dict[str, str], errlog: TextIO) -> None:
+    def __init__(
+        self, details: dict[str, Any], env: dict[str, str], errlog: TextIO, child: ChildProcess | None = None
+    ) -> None:
         self.details, self.env, self.errlog = details, env, errlog
+        self.first_child = child
         self.client: Client | None = None
         self.error = ""
         self._changed = anyio.Event()
@@ -108,13 +78,14 @@ class Upstream:
         self._wanted.set()
         self.restarts = 0
 
-    def _transport(self):
+    async def _transport(self):
         transport = self.details["transport_type"]
         config = self.details.get("transport_config") or {}
         if transport == "stdio":
-            args = [str(a) for a in config.get("args") or []]
-            params = StdioServerParameters(command=self.details["url"], args=args, env=self.env)
-            return stdio_client(params, errlog=self.errlog), None
+            child, self.first_child = self.first_child, None
+            if child is None or not child.alive:
+                child = await spawn_child(self.details, self.env, self.errlog)
+            return sdk_transport(child), None
         headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
         if transport == "sse":
             return sse_client(self.details["url"], headers=headers), None
@@ -129,8 +100,9 @@ class Upstream:
         while True:
             await self._wanted.wait()
             self._stop = anyio.Event()
-            transport, http = self._transport()
+            http = None
             try:
+                transport, http = await self._transport()
                 async with Client(transport, mode="legacy", cache=None) as client:
                     self.client, self.error = client, ""
                     self._announce()
@@ -390,46 +362,77 @@ def build_server(governed: Governed, name: str, capabilities: types.ServerCapabi
     return Server(name, version="runlayer", **handlers)
 
 
-async def upload_capabilities(api: AsyncApi, server_id: str, details: dict[str, Any], upstream: Upstream) -> None:
-    """Send what the local MCP offers when the server asks (``sync_required``); on 409 re-read and retry once
-    if the configuration it describes is still the one running."""
-    from .sync import collect_capabilities, same_source
+async def spawn_child(details: dict[str, Any], env: dict[str, str], errlog: TextIO) -> ChildProcess:
+    config = details.get("transport_config") or {}
+    return await ChildProcess.spawn(details["url"], [str(a) for a in config.get("args") or []], env, errlog)
 
-    try:
-        client = await upstream.get()
-        body = await collect_capabilities(client)
-    except Exception as exc:
-        logger.warning("capability sync skipped: %s", exc)
+
+async def serve(
+    api: AsyncApi,
+    server_id: str,
+    details: dict[str, Any],
+    env: dict[str, str],
+    errlog: TextIO,
+    child: ChildProcess | None = None,
+) -> None:
+    """Serve the AI client until it closes stdin (or a signal arrives), then stop the local MCP.
+
+    A handshake-era client of a stdio server gets the relay (bytes through, governed requests checked);
+    a 2026-era client, or a local HTTP/SSE server, gets the MCP SDK on both sides, which bridges the eras.
+    """
+    pipe = ClientPipe()
+    await pipe.open()
+    first = await pipe.readline()
+    if first is None:
+        if child is not None:
+            await child.stop()
         return
-    version = details.get("version")
-    for _ in range(2):
-        response = await api.request(
-            "POST", f"/api/v1/local/{server_id}/capabilities", params={"server_version": version}, json=body
-        )
-        if response.status_code != 409:
-            logger.info("capabilities uploaded: %s", response.status_code)
-            return
-        current = await api.call("GET", f"/api/v1/local/{server_id}")
-        if not same_source(details, current):
-            logger.info("capability sync skipped: the connector's configuration changed; restart to pick it up")
-            return
-        version = current.get("version")
-
-
-async def serve(api: AsyncApi, server_id: str, details: dict[str, Any], env: dict[str, str], errlog: TextIO) -> None:
-    upstream = Upstream(details, env, errlog)
+    try:
+        opening = json.loads(first)
+    except ValueError:
+        opening = None
+    handshake = isinstance(opening, dict) and opening.get("method") == "initialize"
     async with anyio.create_task_group() as tg:
-        tg.start_soon(upstream.supervise)
         tg.start_soon(_stop_on_signals, tg.cancel_scope)
-        capabilities = None
-        with contextlib.suppress(Unavailable):
-            capabilities = (await upstream.get()).server_capabilities
-        if details.get("sync_required"):
-            tg.start_soon(upload_capabilities, api, server_id, details, upstream)
-        server = build_server(Governed(api, server_id, upstream), details.get("name", "runlayer"), capabilities)
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
-        tg.cancel_scope.cancel()  # the AI client closed stdin: stop the local MCP (stdin close, SIGTERM, SIGKILL)
+        if details.get("transport_type") == "stdio" and handshake:
+            relay = Relay(
+                api=api,
+                server_id=server_id,
+                details=details,
+                client=pipe,
+                child=child,
+                spawn=lambda: spawn_child(details, env, errlog),
+            )
+            if details.get("sync_required"):
+                relay.on_ready = lambda: tg.start_soon(upload, api, server_id, details, relay.collect_capabilities)
+            try:
+                await relay.run(first)
+            finally:
+                if relay.child is not None:
+                    await relay.child.stop()
+        else:
+            await _serve_with_sdk(tg, pipe, first, api, server_id, details, env, errlog, child)
+        tg.cancel_scope.cancel()
+
+
+async def _serve_with_sdk(tg, pipe, first, api, server_id, details, env, errlog, child) -> None:
+    upstream = Upstream(details, env, errlog, child)
+    tg.start_soon(upstream.supervise)
+    capabilities = None
+    with contextlib.suppress(Unavailable):
+        capabilities = (await upstream.get()).server_capabilities
+    if details.get("sync_required"):
+
+        async def collect() -> dict[str, Any]:
+            return await collect_capabilities(await upstream.get())
+
+        tg.start_soon(upload, api, server_id, details, collect)
+    server = build_server(Governed(api, server_id, upstream), details.get("name", "runlayer"), capabilities)
+
+    async def run(read_stream, write_stream) -> None:
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    await sdk_server_streams(pipe, first, run)
 
 
 async def _stop_on_signals(scope: anyio.CancelScope) -> None:
@@ -437,21 +440,3 @@ async def _stop_on_signals(scope: anyio.CancelScope) -> None:
         async for _ in signals:
             scope.cancel()
             return
-
-
-def log_file_for(server_id: str) -> str:
-    from .config import config_dir
-
-    directory = config_dir() / "logs"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return str(directory / f"run-{server_id}.log")
-
-
-def configure_logging(path: str) -> TextIO:
-    handle = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
-    logging.basicConfig(
-        stream=handle,
-        level=os.environ.get("RUNLAYER_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(message)s",
-    )
-    return handle

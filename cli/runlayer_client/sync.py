@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+
+logger = logging.getLogger("runlayer.sync")
 
 MAX_PAGES = 50
 
@@ -53,3 +57,32 @@ def _source(details: dict[str, Any]) -> tuple:
 def same_source(before: dict[str, Any], after: dict[str, Any]) -> bool:
     """Whether two versions of a connector's details still run the same local MCP."""
     return _source(before) == _source(after)
+
+
+async def upload(
+    api, server_id: str, details: dict[str, Any], collect: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
+    """Send what the local MCP offers when the server asks (``sync_required``); on 409 re-read the details and
+    retry once if the configuration they describe is still the one running."""
+    try:
+        body = await collect()
+    except Exception as exc:
+        logger.warning("capability sync skipped: %s", exc)
+        return
+    version = details.get("version")
+    for _ in range(2):
+        try:
+            response = await api.request(
+                "POST", f"/api/v1/local/{server_id}/capabilities", params={"server_version": version}, json=body
+            )
+            if response.status_code != 409:
+                logger.info("capabilities uploaded: HTTP %s", response.status_code)
+                return
+            current = await api.call("GET", f"/api/v1/local/{server_id}")
+        except Exception as exc:
+            logger.warning("capability sync failed: %s", exc)
+            return
+        if not same_source(details, current):
+            logger.info("capability sync skipped: the connector's configuration changed; restart to pick it up")
+            return
+        version = current.get("version")
