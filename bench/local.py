@@ -57,7 +57,7 @@ async def start_to_first_list(params: StdioServerParameters, errlog) -> float:
         return (time.perf_counter() - start) * 1000
 
 
-async def main(calls: int, starts: int, server, connector: str, home: str) -> None:
+async def main(calls: int, starts: int, server, connector: str, home: str, published: str | None) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": home, "RUNLAYER_CONFIG_DIR": f"{home}/.runlayer",
            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # fmt: skip
     direct = StdioServerParameters(command=sys.executable, args=[DEMO], env=env)
@@ -92,13 +92,40 @@ async def main(calls: int, starts: int, server, connector: str, home: str) -> No
     print(f"start-up to first tools/list, median of {starts}:")
     print(f"  direct demo server     {statistics.median(direct_starts):7.0f} ms")
     print(f"  runlayer run (+child)  {statistics.median(governed_starts):7.0f} ms")
+    if published:
+        other = StdioServerParameters(
+            command=published, args=["run", connector, "--host", server.url, "--secret", server.keys["alice"]], env=env
+        )
+        async with (
+            Client(stdio_client(direct, errlog=errlog), mode="legacy", cache=None) as d,
+            Client(stdio_client(other, errlog=errlog), mode="legacy", cache=None) as p,
+        ):
+            await p.list_tools()
+            for i in range(20):
+                await timed_call(d, i)
+                await timed_call(p, i)
+            direct_ms, published_ms = [], []
+            for i in range(min(calls, 300)):
+                direct_ms.append(await timed_call(d, i))
+                published_ms.append(await timed_call(p, i))
+        print(f"for comparison, the published runlayer==0.31.17 CLI, {len(published_ms)} calls each, alternating:")
+        print(summary("direct stdio", direct_ms))
+        print(summary("published runlayer", published_ms))
+        starts_p = [await start_to_first_list(other, errlog) for _ in range(starts)]
+        print(f"  published CLI start-up to first tools/list: {statistics.median(starts_p):.0f} ms")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--published", action="store_true", help="also measure the published runlayer==0.31.17")
     args = parser.parse_args()
+    published = None
+    if args.published:
+        from tests.support import cached_venv
+
+        published = str(cached_venv("published-runlayer", "runlayer==0.31.17") / "bin" / "runlayer")
     with (
         tempfile.TemporaryDirectory() as tmp,
         runlayer_server(tmp_dir=Path(tmp), env={"RUNLAYER_CACHE_CHECK_SECONDS": "0.2"}) as server,
@@ -108,4 +135,4 @@ if __name__ == "__main__":
         resp = server.api("POST", "/api/v1/servers", json=body)
         connector = resp.json()["id"]
         server.api("PUT", f"/api/v1/servers/{connector}/access", json={"users": ["alice"]})
-        anyio.run(main, args.calls, args.starts, server, connector, tmp)
+        anyio.run(main, args.calls, args.starts, server, connector, tmp, published)

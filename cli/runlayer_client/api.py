@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx2
 
 from . import __version__
 from .errors import FAILURE, NOT_FOUND, NOT_LOGGED_IN, UNREACHABLE, CliError
+from .fasthttp import HttpFailure, KeepAliveClient, usable_for
 
 USER_AGENT = f"Runlayer CLI (self-hosted {__version__})"
 TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
@@ -20,26 +22,27 @@ def base_headers(key: str | None) -> dict[str, str]:
     return headers
 
 
-def detail_of(response: httpx2.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return body["detail"]
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message", f"HTTP {response.status_code}"))
-    return f"HTTP {response.status_code}: {str(body)[:200]}"
-
-
 def check(response: httpx2.Response, host: str) -> Any:
-    if response.status_code == 401:
-        raise CliError(f"{host} refused the API key ({detail_of(response)})", NOT_LOGGED_IN)
-    if response.status_code in (403, 404):
-        raise CliError(detail_of(response), NOT_FOUND)
-    if response.status_code >= 400:
-        raise CliError(f"{host} answered {response.status_code}: {detail_of(response)}", FAILURE)
-    return response.json()
+    return _checked(response.status_code, response.content, host)
+
+
+def _checked(status: int, content: bytes, host: str) -> Any:
+    if status >= 400:
+        try:
+            body = json.loads(content)
+        except ValueError:
+            body = None
+        detail = body.get("detail") if isinstance(body, dict) and isinstance(body.get("detail"), str) else None
+        detail = detail or f"HTTP {status}"
+        if status == 401:
+            raise CliError(f"{host} refused the API key ({detail})", NOT_LOGGED_IN)
+        if status in (403, 404):
+            raise CliError(detail, NOT_FOUND)
+        raise CliError(f"{host} answered {status}: {detail}", FAILURE)
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise CliError(f"{host} answered {status} with a body that is not JSON", FAILURE) from None
 
 
 def unreachable(host: str, exc: Exception) -> CliError:
@@ -76,9 +79,24 @@ class AsyncApi:
             headers["x-runlayer-mcp-client"] = client_label
         limits = httpx2.Limits(max_keepalive_connections=8, keepalive_expiry=60)
         self.http = httpx2.AsyncClient(base_url=host, headers=headers, timeout=TIMEOUT, limits=limits)
+        self.fast = KeepAliveClient(host, headers) if usable_for(host) else None
 
     def set_client_label(self, label: str) -> None:
         self.http.headers["x-runlayer-mcp-client"] = label[:200]
+        if self.fast is not None:
+            self.fast.set_header("x-runlayer-mcp-client", label[:200])
+
+    async def post_json(self, path: str, body: Any) -> Any:
+        """POST on the hot path (``/pre``, ``/post``): the JSON answer, or a ``CliError``."""
+        if self.fast is None:
+            return await self.call("POST", path, json=body)
+        try:
+            status, content = await self.fast.post_json(path, body)
+        except HttpFailure as exc:
+            raise CliError(
+                f"cannot reach Runlayer at {self.host} ({exc}); is the server running?", UNREACHABLE
+            ) from None
+        return _checked(status, content, self.host)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         try:
@@ -90,4 +108,6 @@ class AsyncApi:
         return check(await self.request(method, path, **kwargs), self.host)
 
     async def aclose(self) -> None:
+        if self.fast is not None:
+            self.fast.close()
         await self.http.aclose()

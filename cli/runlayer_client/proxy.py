@@ -178,7 +178,7 @@ class Governed:
             self.api.set_client_label(label)
 
     async def _pre(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        return await self.api.call("POST", f"{self.base}/pre", json={"method": method, "params": params})
+        return await self.api.post_json(f"{self.base}/pre", {"method": method, "params": params})
 
     async def _post(self, method: str, params, result, correlation_id: str, started: float, error=None) -> Any:
         body = {
@@ -190,7 +190,7 @@ class Governed:
             "upstream_error": error,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        return await self.api.call("POST", f"{self.base}/post", json=body)
+        return await self.api.post_json(f"{self.base}/post", body)
 
     async def _child(self, request: Any, result_type: type, ctx=None) -> tuple[Any, dict[str, str] | None]:
         """(result, None) or (None, upstream_error); JSON-RPC errors of the child are raised as they are."""

@@ -235,9 +235,7 @@ class Relay:
         audit_params = {k: v for k, v in params.items() if k != "_meta"}
         started = time.perf_counter()
         try:
-            pre = await self.api.call(
-                "POST", f"{self.base}/pre", json={"method": method, "params": audit_params or None}
-            )
+            pre = await self.api.post_json(f"{self.base}/pre", {"method": method, "params": audit_params or None})
         except CliError as exc:
             self._refuse(
                 method, request_id, f"Runlayer could not check this request, so it was not made: {exc.message}"
@@ -285,7 +283,7 @@ class Relay:
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         try:
-            post = await self.api.call("POST", f"{self.base}/post", json=body)
+            post = await self.api.post_json(f"{self.base}/post", body)
         except CliError as exc:
             self._refuse(method, request_id, f"Runlayer could not check the result, so it is withheld: {exc.message}")
             return
