@@ -10,7 +10,7 @@ import time
 
 import anyio
 import pytest
-from mcp import MCPError
+from mcp import MCPError, types
 
 from tests.support import free_port
 
@@ -125,11 +125,18 @@ def test_capabilities_are_uploaded_pinned_and_a_rug_pull_is_blocked(server, tmp_
 
 
 def test_progress_and_a_2026_era_client(server, local_connector, tmp_path):
+    modern = create_local(server, name="modern-era")
+    _deny(server, modern, tools=["fail"])
+
     async def scenario():
-        async with run_cli(server, local_connector, tmp_path, mode="auto") as client:
-            assert "echo" in {t.name for t in (await client.list_tools()).tools}
+        async with run_cli(server, modern, tmp_path, mode="auto") as client:  # server/discover, no handshake
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "echo" in names and "fail" not in names
             result = await client.call_tool("add", {"a": 2, "b": 3})
             assert result.content[0].text == "5"
+            request = types.CallToolRequest(params=types.CallToolRequestParams(name="fail", arguments={}))
+            blocked = await client.session.send_request(request, types.CallToolResult)
+            assert blocked.is_error and blocked.content[0].text.startswith("Blocked by Runlayer")
         seen = []
 
         async def on_progress(progress, total, message):
@@ -266,3 +273,22 @@ def test_server_going_away_mid_session_fails_closed(record_file, tmp_path):
 
         anyio.run(scenario)
     assert stopped and not any(r["arguments"] == {"text": "while down"} for r in recorded(record_file))
+
+
+def test_a_local_http_server(server, record_file, tmp_path):
+    from tests.support import demo_server
+
+    with demo_server(env={"DEMO_RECORD_FILE": str(record_file)}) as url:
+        connector = create_local(server, name="local-http", transport_type="streaming-http", command=url, args=[])
+        _deny(server, connector, tools=["add"])
+
+        async def scenario():
+            async with run_cli(server, connector, tmp_path) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "echo" in names and "add" not in names
+                result = await client.call_tool("echo", {"text": "over local http"})
+                assert result.content[0].text == "over local http"
+
+        anyio.run(scenario)
+    sent = next(r for r in recorded(record_file) if r["arguments"] == {"text": "over local http"})
+    assert server.keys["alice"] not in str(sent["headers"])  # the caller's key never reaches the local server
