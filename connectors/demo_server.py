@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stateless", action="store_true", help="no sessions (each POST stands alone)")
     args = parser.parse_args(argv)
     if args.transport == "stdio":
+        print(f"runlayer-demo: serving over stdio (pid {os.getpid()})", file=sys.stderr, flush=True)
         server.run("stdio")
         return
     security = TransportSecuritySettings(

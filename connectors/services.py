@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -183,6 +184,11 @@ def resolve_principals(model: Any, refs: Iterable[Any], *, lookup: str, what: st
             obj = model.objects.filter(pk=int(ref)).first()
         if obj is None and isinstance(ref, str):
             obj = model.objects.filter(**{lookup: ref}).first()
+        if obj is None and isinstance(ref, str) and model._meta.pk.get_internal_type() == "UUIDField":
+            try:
+                obj = model.objects.filter(pk=uuid.UUID(ref)).first()
+            except ValueError:
+                obj = None
         if obj is None:
             missing.append(str(ref))
         else:

@@ -17,7 +17,7 @@ from .services import FIELDS, policy_create, policy_delete, policy_update, polic
 class PolicyForm(forms.ModelForm):
     class Meta:
         model = Policy
-        fields = [*FIELDS, "users", "groups"]
+        fields = [*FIELDS, "users", "groups", "agents"]
 
     def clean(self):
         cleaned = super().clean()
@@ -54,17 +54,18 @@ class PolicyAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["connector"]
     readonly_fields = ["id", "created_at", "updated_at"]
-    filter_horizontal = ["users", "groups"]
+    filter_horizontal = ["users", "groups", "agents"]
     actions = ["enable", "disable"]
 
     def save_model(self, request, obj: Policy, form, change: bool) -> None:
         data = {f: form.cleaned_data.get(f) for f in FIELDS}
         users = [u.pk for u in form.cleaned_data.get("users", [])]
         groups = [g.pk for g in form.cleaned_data.get("groups", [])]
+        agents = [str(a.pk) for a in form.cleaned_data.get("agents", [])]
         if change:
-            saved = policy_update(policy=obj, actor=request.user, users=users, groups=groups, **data)
+            saved = policy_update(policy=obj, actor=request.user, users=users, groups=groups, agents=agents, **data)
         else:
-            saved = policy_create(actor=request.user, users=users, groups=groups, **data)
+            saved = policy_create(actor=request.user, users=users, groups=groups, agents=agents, **data)
         obj.pk = saved.pk
         obj.refresh_from_db()
 

@@ -16,7 +16,7 @@ _lock = threading.Lock()
 _current: RuleSet | None = None
 
 
-def compile_policy(policy, user_ids=(), group_ids=()) -> CompiledPolicy:
+def compile_policy(policy, user_ids=(), group_ids=(), agent_ids=()) -> CompiledPolicy:
     return CompiledPolicy.compile(
         id=str(policy.id),
         name=policy.name,
@@ -26,6 +26,7 @@ def compile_policy(policy, user_ids=(), group_ids=()) -> CompiledPolicy:
         everyone=policy.everyone,
         user_ids=user_ids,
         group_ids=group_ids,
+        agent_ids=agent_ids,
         tools=policy.tools or [],
         resources=policy.resources or [],
         prompts=policy.prompts or [],
@@ -44,11 +45,14 @@ def _compiled_policies() -> list[CompiledPolicy]:
         users.setdefault(str(policy_id), set()).add(user_id)
     for policy_id, group_id in Policy.groups.through.objects.values_list("policy_id", "group_id"):
         groups.setdefault(str(policy_id), set()).add(group_id)
+    agents: dict[str, set[str]] = {}
+    for policy_id, agent_id in Policy.agents.through.objects.values_list("policy_id", "agentaccount_id"):
+        agents.setdefault(str(policy_id), set()).add(str(agent_id))
     compiled = []
     for policy in Policy.objects.filter(enabled=True):
         key = str(policy.id)
         try:
-            compiled.append(compile_policy(policy, users.get(key, ()), groups.get(key, ())))
+            compiled.append(compile_policy(policy, users.get(key, ()), groups.get(key, ()), agents.get(key, ())))
         except PolicyError:
             logger.exception("policy %s cannot be compiled and is skipped", policy.id)
     return compiled

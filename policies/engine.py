@@ -8,7 +8,9 @@ Resolution:
 1. The connector must exist and be active.
 2. Any matching deny wins: global denies first, then the connector's.
 3. Otherwise the caller needs an assignment to the connector (directly or through a group) or a
-   matching allow policy.
+   matching allow policy. Agent accounts have no assignments: they need an allow policy naming them.
+4. An agent acting on behalf of a user (an on-behalf-of token) gets the intersection: the call must be
+   allowed both for the agent account and for the user.
 
 A policy matches when its principals include the caller (or it is for everyone), its client names and
 IP ranges admit the call, its targets cover the item (tool, resource or prompt; a policy without
@@ -26,7 +28,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import re2
@@ -206,6 +208,7 @@ class CompiledPolicy:
     everyone: bool = False
     user_ids: frozenset[int] = frozenset()
     group_ids: frozenset[int] = frozenset()
+    agent_ids: frozenset[str] = frozenset()
     targets: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # kind → glob matchers
     conditions: tuple[Condition, ...] = ()
     client_names: tuple[Any, ...] = ()
@@ -223,6 +226,7 @@ class CompiledPolicy:
         everyone: bool = False,
         user_ids: Sequence[int] = (),
         group_ids: Sequence[int] = (),
+        agent_ids: Sequence[str] = (),
         tools: Sequence[str] = (),
         resources: Sequence[str] = (),
         prompts: Sequence[str] = (),
@@ -260,6 +264,7 @@ class CompiledPolicy:
             everyone=everyone,
             user_ids=frozenset(user_ids),
             group_ids=frozenset(group_ids),
+            agent_ids=frozenset(str(a) for a in agent_ids),
             targets=targets,
             conditions=tuple(Condition.compile(c) for c in conditions),
             client_names=tuple(glob_matcher(c.lower()) for c in client_names),
@@ -271,7 +276,9 @@ class CompiledPolicy:
     def covers_principal(self, principal: Principal) -> bool:
         if self.everyone:
             return True
-        if principal.user_id is not None and principal.user_id in self.user_ids:
+        if principal.user_id is None:  # an agent account acting as itself
+            return principal.agent_id is not None and principal.agent_id in self.agent_ids
+        if principal.user_id in self.user_ids:
             return True
         return not self.group_ids.isdisjoint(principal.group_ids)
 
@@ -386,6 +393,26 @@ def _assigned(rules: ConnectorRules, principal: Principal) -> bool:
 
 
 def decide(rules: RuleSet, ctx: CallContext) -> Decision:
+    principal = ctx.principal
+    if principal.agent_id is not None and principal.user_id is not None:
+        # On behalf of a user: the call must be allowed for the agent account and for the user.
+        as_agent = Principal(user_id=None, username=f"agent:{principal.agent_id}", agent_id=principal.agent_id)
+        as_user = Principal(
+            user_id=principal.user_id,
+            username=principal.username,
+            email=principal.email,
+            group_ids=principal.group_ids,
+            is_admin=principal.is_admin,
+        )
+        for who, alone in (("the agent account", as_agent), ("the user", as_user)):
+            decision = _decide(rules, replace(ctx, principal=alone))
+            if not decision.allowed:
+                return Decision(False, f"{decision.reason} (for {who})", decision.rule)
+        return Decision(True, "allowed for both the agent account and the user", "on-behalf-of")
+    return _decide(rules, ctx)
+
+
+def _decide(rules: RuleSet, ctx: CallContext) -> Decision:
     connector = rules.connectors.get(ctx.connector_id)
     if connector is None:
         return Decision(False, "no such connector", "unknown-connector")

@@ -38,6 +38,7 @@ class Policy(models.Model):
     everyone = models.BooleanField(default=False, help_text="Applies to every caller.")
     users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="policies")
     groups = models.ManyToManyField(Group, blank=True, related_name="policies")
+    agents = models.ManyToManyField("agents.AgentAccount", blank=True, related_name="policies")
     tools = models.JSONField(
         default=list, blank=True, help_text="Tool names or globs; empty with no resources/prompts: all."
     )

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from agents.models import AgentAccount
 from audit.models import ActionType
 from audit.services import audit_record
 from connectors.services import resolve_principals
@@ -65,6 +66,7 @@ def _snapshot(policy: Policy) -> dict[str, Any]:
         "ip_ranges": policy.ip_ranges,
         "users": sorted(u.get_username() for u in policy.users.all()) if policy.pk else [],
         "groups": sorted(g.name for g in policy.groups.all()) if policy.pk else [],
+        "agents": sorted(a.name for a in policy.agents.all()) if policy.pk else [],
     }
 
 
@@ -84,6 +86,7 @@ def policy_create(
     actor: AbstractBaseUser | None,
     users: Iterable[Any] = (),
     groups: Iterable[Any] = (),
+    agents: Iterable[Any] = (),
     **fields: Any,
 ) -> Policy:
     from django.contrib.auth import get_user_model
@@ -96,10 +99,12 @@ def policy_create(
     policy_validate(policy)
     user_objs = resolve_principals(get_user_model(), list(users), lookup="username", what="users")
     group_objs = resolve_principals(Group, list(groups), lookup="name", what="groups")
+    agent_objs = resolve_principals(AgentAccount, list(agents), lookup="name", what="agents")
     with transaction.atomic():
         policy.save()
         policy.users.set(user_objs)
         policy.groups.set(group_objs)
+        policy.agents.set(agent_objs)
         _audit(ActionType.POLICY_CREATED, policy, actor, snapshot=_snapshot(policy))
         transaction.on_commit(bump_config_version)
     return policy
@@ -111,6 +116,7 @@ def policy_update(
     actor: AbstractBaseUser | None,
     users: Iterable[Any] | None = None,
     groups: Iterable[Any] | None = None,
+    agents: Iterable[Any] | None = None,
     **fields: Any,
 ) -> Policy:
     from django.contrib.auth import get_user_model
@@ -123,6 +129,9 @@ def policy_update(
         None if users is None else resolve_principals(get_user_model(), list(users), lookup="username", what="users")
     )
     group_objs = None if groups is None else resolve_principals(Group, list(groups), lookup="name", what="groups")
+    agent_objs = (
+        None if agents is None else resolve_principals(AgentAccount, list(agents), lookup="name", what="agents")
+    )
     with transaction.atomic():
         policy = Policy.objects.select_for_update().get(pk=policy.pk)
         before = _snapshot(policy)
@@ -134,6 +143,8 @@ def policy_update(
             policy.users.set(user_objs)
         if group_objs is not None:
             policy.groups.set(group_objs)
+        if agent_objs is not None:
+            policy.agents.set(agent_objs)
         after = _snapshot(policy)
         if after != before:
             changed = sorted(k for k in after if after[k] != before[k])

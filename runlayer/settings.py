@@ -255,6 +255,12 @@ OAUTH2_PROVIDER = {
     "OAUTH2_PROTECTED_RESOURCE_NAME": "Runlayer",
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https", "cursor", "vscode", "vscode-insiders"],
 }
+# django-oauth-toolkit's models, named so other apps (agents) can refer to them in migrations.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # MCP clients are native apps that receive the authorization code on http://127.0.0.1:<port> (RFC 8252),
 # so plain-http redirect URIs stay allowed; the check that warns about it is silenced on purpose.
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]

@@ -7,6 +7,8 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from oauth2_provider import views as oauth_views
 
+from agents import views as agent_views
+
 from . import device_views
 
 
@@ -18,7 +20,7 @@ def healthz(request):
 # RFC 8414 / RFC 9728 metadata documents at the origin's root.
 oauth_urlpatterns = [
     re_path(r"^api/v1/oauth/authorize/?$", oauth_views.AuthorizationView.as_view(), name="authorize"),
-    re_path(r"^api/v1/oauth/token/?$", oauth_views.TokenView.as_view(), name="token"),
+    re_path(r"^api/v1/oauth/token/?$", agent_views.TokenView.as_view(), name="token"),
     re_path(r"^api/v1/oauth/revoke/?$", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     re_path(r"^api/v1/oauth/introspect/?$", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
     re_path(r"^api/v1/oauth/register/?$", oauth_views.DynamicClientRegistrationView.as_view(), name="dcr-register"),

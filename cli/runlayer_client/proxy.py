@@ -282,16 +282,7 @@ class Governed:
         except CliError as exc:
             raise MCPError(INTERNAL_ERROR, f"Runlayer could not be asked, nothing is listed: {exc.message}") from None
         request = request_type(params=types.PaginatedRequestParams.model_validate(wire) if wire else None)
-        try:
-            result, error = await self._child(request, result_type)
-        except MCPError as exc:
-            await self._post_quietly(method, wire, pre["correlation_id"], started, exc)
-            raise
-        result_wire = _wire(result) if result is not None else None
-        try:
-            post = await self._post(method, wire or None, result_wire, pre["correlation_id"], started, error)
-        except CliError as exc:
-            raise MCPError(INTERNAL_ERROR, f"Runlayer could not check the list: {exc.message}") from None
+        _, result_wire, _, post = await self._child_then_post(method, wire, request, result_type, pre, started)
         modified = post.get("modified_output") if isinstance(post, dict) else post
         if isinstance(modified, list):  # a server answering in the published CLI's shape
             modified = {"tools": modified}
@@ -312,16 +303,7 @@ class Governed:
         if pre.get("quick_tool_result"):
             raise MCPError(INVALID_REQUEST, _text_of(pre["quick_tool_result"]))
         request = request_type(params=type(params).model_validate(wire))
-        try:
-            result, error = await self._child(request, result_type)
-        except MCPError as exc:
-            await self._post_quietly(method, wire, pre["correlation_id"], started, exc)
-            raise
-        result_wire = _wire(result) if result is not None else None
-        try:
-            post = await self._post(method, wire, result_wire, pre["correlation_id"], started, error)
-        except CliError as exc:
-            raise MCPError(INTERNAL_ERROR, f"Runlayer could not check the result: {exc.message}") from None
+        result, _, error, post = await self._child_then_post(method, wire, request, result_type, pre, started)
         if error is not None:
             raise MCPError(INTERNAL_ERROR, error["message"])
         modified = post.get("modified_output") if isinstance(post, dict) else None
@@ -330,6 +312,20 @@ class Governed:
                 raise MCPError(INVALID_REQUEST, _text_of(modified.get("content") or []))
             return result_type.model_validate(modified)
         return result
+
+    async def _child_then_post(self, method: str, wire, request, result_type, pre, started: float):
+        """The local server's answer and the server's verdict on it: (result, its wire form, error, post)."""
+        try:
+            result, error = await self._child(request, result_type)
+        except MCPError as exc:
+            await self._post_quietly(method, wire, pre["correlation_id"], started, exc)
+            raise
+        result_wire = _wire(result) if result is not None else None
+        try:
+            post = await self._post(method, wire or None, result_wire, pre["correlation_id"], started, error)
+        except CliError as exc:
+            raise MCPError(INTERNAL_ERROR, f"Runlayer could not check the result: {exc.message}") from None
+        return result, result_wire, error, post
 
     async def _post_quietly(self, method: str, params, correlation_id: str, started: float, exc: MCPError) -> None:
         error = {"type": "MCPError", "message": f"{exc.code}: {exc.message}"[:500]}

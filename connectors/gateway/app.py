@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
-from django.http.request import validate_host
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 from mcp_types import CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
@@ -52,10 +51,11 @@ from .protocol import (
     Exchange,
     HttpError,
     advertised_capabilities,
-    allowed_origin,
     capped,
+    check_transport,
     is_modern,
     modern_rejection,
+    read_body,
     rpc_error,
     send_empty,
     send_json,
@@ -130,7 +130,7 @@ class Gateway:
         client = scope.get("client")
         ex.ip = client[0] if client else None
         ex.user_agent = headers.get("user-agent", "")[:200]
-        self._check_transport(scope, headers)
+        check_transport(headers)
 
         # Authentication first: nothing about the connector is revealed to an anonymous caller.
         if "access_token" in parse_qs(scope.get("query_string", b"").decode("latin-1")):
@@ -142,17 +142,7 @@ class Gateway:
         if identity is None:
             raise self._unauthorized(ex, "invalid, expired or revoked credentials")
         ex.identity = identity
-        if self.limiter is not None:
-            principal = identity.principal
-            key = f"agent:{principal.agent_id}" if principal.agent_id else f"user:{principal.user_id}"
-            retry_after = await self.limiter.hit(key)
-            if retry_after is not None:
-                audit(ex, ActionType.ACCESS_DENIED, details={"reason": "rate limit exceeded", "rule": "rate-limit"})
-                raise HttpError(
-                    429,
-                    f"rate limit of {self.limiter.per_minute} requests per minute exceeded",
-                    headers={"retry-after": str(int(retry_after))},
-                )
+        await self.check_rate(ex)
 
         method = scope["method"]
         if method == "DELETE":
@@ -172,7 +162,7 @@ class Gateway:
         accept = headers.get("accept", "")
         if accept and "application/json" not in accept and "*/*" not in accept:
             raise HttpError(406, "the client must accept application/json")
-        body = await self._read_body(receive, headers)
+        body = await read_body(receive, headers, MAX_BODY)
         try:
             message = json.loads(body)
         except (ValueError, RecursionError):
@@ -231,14 +221,20 @@ class Gateway:
         await self._dispatch(send, ex, request_id, rpc_method, params, headers)
 
     # -- checks ----------------------------------------------------------------------------------
-    def _check_transport(self, scope, headers: dict[str, str]) -> None:
-        host = headers.get("host", "")
-        hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        if not host or not validate_host(hostname, settings.ALLOWED_HOSTS):
-            raise HttpError(421, "unknown Host")
-        origin = headers.get("origin")
-        if origin and not allowed_origin(origin):
-            raise HttpError(403, "Origin not allowed")
+    async def check_rate(self, ex: Exchange) -> None:
+        """429 with ``Retry-After`` (and an ``access_denied`` event) once the caller is over the limit."""
+        if self.limiter is None or ex.identity is None:
+            return
+        principal = ex.identity.principal
+        key = f"agent:{principal.agent_id}" if principal.agent_id else f"user:{principal.user_id}"
+        retry_after = await self.limiter.hit(key)
+        if retry_after is not None:
+            audit(ex, ActionType.ACCESS_DENIED, details={"reason": "rate limit exceeded", "rule": "rate-limit"})
+            raise HttpError(
+                429,
+                f"rate limit of {self.limiter.per_minute} requests per minute exceeded",
+                headers={"retry-after": str(int(retry_after))},
+            )
 
     def _unauthorized(self, ex: Exchange, reason: str) -> HttpError:
         audit(ex, ActionType.AUTH_FAILED, details={"reason": reason, "user_agent": ex.user_agent})
@@ -248,27 +244,6 @@ class Gateway:
             reason,
             headers={"www-authenticate": f'Bearer error="invalid_token", resource_metadata="{metadata}"'},
         )
-
-    async def _read_body(self, receive, headers: dict[str, str]) -> bytes:
-        declared = headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > MAX_BODY:
-                    raise HttpError(413, f"the request body is larger than {MAX_BODY} bytes")
-            except ValueError:
-                raise HttpError(400, "bad Content-Length") from None
-        chunks, size = [], 0
-        while True:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                raise HttpError(400, "client disconnected")
-            chunk = event.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise HttpError(413, f"the request body is larger than {MAX_BODY} bytes")
-            chunks.append(chunk)
-            if not event.get("more_body"):
-                return b"".join(chunks)
 
     def _session_for(self, headers: dict[str, str], ex: Exchange, *, required: bool):
         session_id = headers.get("mcp-session-id")

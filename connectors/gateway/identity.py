@@ -61,8 +61,38 @@ def _load(digest: str, is_api_key: bool) -> Identity | None:
     if token is None or token.is_expired() or not token.allow_scopes(["mcp"]):
         return None
     user = token.user
+    agent = _agent_of(token)
+    if agent is not None:
+        if not agent.enabled:
+            return None
+        if user is None:  # the agent account's own client-credentials token
+            return Identity(
+                principal=Principal(user_id=None, username=f"agent:{agent.name}", agent_id=str(agent.id)),
+                kind="oauth",
+                credential_id=str(token.pk),
+                display_name=agent.name,
+                expires_at=token.expires.timestamp(),
+            )
+        # On behalf of a user: both the agent and the user must be allowed (the engine intersects them).
+        if not user.is_active or not agent.delegations.filter(user=user, revoked_at__isnull=True).exists():
+            return None
+        principal = principal_of(user)
+        return Identity(
+            principal=Principal(
+                user_id=principal.user_id,
+                username=principal.username,
+                email=principal.email,
+                group_ids=principal.group_ids,
+                is_admin=False,
+                agent_id=str(agent.id),
+            ),
+            kind="oauth",
+            credential_id=str(token.pk),
+            display_name=f"{agent.name} for {user.get_username()}",
+            expires_at=token.expires.timestamp(),
+        )
     if user is None or not user.is_active:
-        return None  # client-credentials tokens of agent accounts arrive with the agents issue
+        return None
     return Identity(
         principal=principal_of(user),
         kind="oauth",
@@ -70,6 +100,14 @@ def _load(digest: str, is_api_key: bool) -> Identity | None:
         display_name=user.get_full_name() or user.get_username(),
         expires_at=token.expires.timestamp(),
     )
+
+
+def _agent_of(token):
+    from agents.models import AgentAccount
+
+    if token.application_id is None:
+        return None
+    return AgentAccount.objects.filter(application_id=token.application_id).first()
 
 
 def _touch(api_key_id: str, ip: str | None) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
+from django.http.request import validate_host
 from mcp.shared.inbound import classify_inbound_request, find_duplicated_routing_header
 from mcp_types import PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
 from mcp_types import methods as spec_methods
@@ -121,6 +122,39 @@ def allowed_origin(origin: str) -> bool:
         "127.0.0.1",
         "::1",
     )
+
+
+def check_transport(headers: dict[str, str]) -> None:
+    """DNS-rebinding guard for the raw ASGI endpoints: a known ``Host`` and, if any, an allowed ``Origin``."""
+    host = headers.get("host", "")
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    if not host or not validate_host(hostname, settings.ALLOWED_HOSTS):
+        raise HttpError(421, "unknown Host")
+    origin = headers.get("origin")
+    if origin and not allowed_origin(origin):
+        raise HttpError(403, "Origin not allowed")
+
+
+async def read_body(receive, headers: dict[str, str], cap: int) -> bytes:
+    """The request body, refused with 413 past ``cap`` bytes (declared or actually sent)."""
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HttpError(400, "bad Content-Length")
+        if int(declared) > cap:
+            raise HttpError(413, f"the request body is larger than {cap} bytes")
+    chunks, size = [], 0
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise HttpError(400, "client disconnected")
+        chunk = event.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            raise HttpError(413, f"the request body is larger than {cap} bytes")
+        chunks.append(chunk)
+        if not event.get("more_body"):
+            return b"".join(chunks)
 
 
 def advertised_capabilities(upstream: dict[str, Any]) -> dict[str, Any]:

@@ -24,12 +24,19 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http.request import validate_host
 
 from audit.models import ActionType
 from connectors.gateway.governance import guard_tool_list, visible_items
 from connectors.gateway.identity import authenticate, credential_from_headers
-from connectors.gateway.protocol import ARGUMENT_SCANNERS, Exchange, HttpError, allowed_origin, capped, send_json
+from connectors.gateway.protocol import (
+    ARGUMENT_SCANNERS,
+    Exchange,
+    HttpError,
+    capped,
+    check_transport,
+    read_body,
+    send_json,
+)
 from connectors.gateway.recording import audit, audit_call
 from connectors.gateway.state import ConnectorRuntime, connector_runtime, user_secrets
 from policies.cache import acurrent_rules
@@ -69,7 +76,7 @@ class LocalApi:
 
     async def _handle(self, scope, receive, send, ex: Exchange) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self._check_transport(headers)
+        check_transport(headers)
         client = scope.get("client")
         ex.ip = client[0] if client else None
         ex.user_agent = headers.get("user-agent", "")[:200]
@@ -111,15 +118,6 @@ class LocalApi:
         raise HttpError(404, "Not found.")
 
     # -- checks ----------------------------------------------------------------------------------
-    def _check_transport(self, headers: dict[str, str]) -> None:
-        host = headers.get("host", "")
-        hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        if not host or not validate_host(hostname, settings.ALLOWED_HOSTS):
-            raise HttpError(421, "unknown Host")
-        origin = headers.get("origin")
-        if origin and not allowed_origin(origin):
-            raise HttpError(403, "Origin not allowed")
-
     async def _authenticate(self, headers: dict[str, str], ex: Exchange) -> None:
         credential = credential_from_headers(headers)
         reason = "missing credentials: run `runlayer login` or pass --secret" if credential is None else ""
@@ -133,36 +131,12 @@ class LocalApi:
         ex.identity = identity
         from connectors.gateway.app import gateway
 
-        if gateway.limiter is not None:
-            principal = identity.principal
-            key = f"agent:{principal.agent_id}" if principal.agent_id else f"user:{principal.user_id}"
-            retry_after = await gateway.limiter.hit(key)
-            if retry_after is not None:
-                audit(ex, ActionType.ACCESS_DENIED, details={"reason": "rate limit exceeded", "rule": "rate-limit"})
-                raise HttpError(
-                    429,
-                    f"rate limit of {gateway.limiter.per_minute} requests per minute exceeded",
-                    headers={"retry-after": str(int(retry_after))},
-                )
+        await gateway.check_rate(ex)
 
     async def _read_json(self, receive, headers: dict[str, str], cap: int) -> dict[str, Any]:
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise HttpError(413, f"the request body is larger than {cap} bytes")
-        chunks, size = [], 0
-        while True:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                raise HttpError(400, "client disconnected")
-            chunk = event.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                raise HttpError(413, f"the request body is larger than {cap} bytes")
-            chunks.append(chunk)
-            if not event.get("more_body"):
-                break
+        raw = await read_body(receive, headers, cap)
         try:
-            body = json.loads(b"".join(chunks) or b"{}")
+            body = json.loads(raw or b"{}")
         except (ValueError, RecursionError):
             raise HttpError(400, "the body is not valid JSON") from None
         if not isinstance(body, dict):

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
+from agents.models import AgentAccount
 from connectors.models import Connector
 
 from ..models import Effect, Policy
@@ -15,6 +16,9 @@ class PolicySerializer(serializers.ModelSerializer):
         many=True, slug_field="username", queryset=get_user_model().objects.all(), required=False
     )
     groups = serializers.SlugRelatedField(many=True, slug_field="name", queryset=Group.objects.all(), required=False)
+    agents = serializers.SlugRelatedField(
+        many=True, slug_field="name", queryset=AgentAccount.objects.all(), required=False
+    )
     effect = serializers.ChoiceField(choices=Effect.choices)
     tools = serializers.ListField(child=serializers.CharField(), required=False)
     resources = serializers.ListField(child=serializers.CharField(), required=False)
@@ -35,6 +39,7 @@ class PolicySerializer(serializers.ModelSerializer):
             "everyone",
             "users",
             "groups",
+            "agents",
             "tools",
             "resources",
             "prompts",

@@ -42,13 +42,15 @@ def _service_kwargs(data: dict) -> dict:
         kwargs["users"] = [u.pk for u in kwargs["users"]]
     if "groups" in kwargs:
         kwargs["groups"] = [g.pk for g in kwargs["groups"]]
+    if "agents" in kwargs:
+        kwargs["agents"] = [str(a.pk) for a in kwargs["agents"]]
     return kwargs
 
 
 class PolicyViewSet(viewsets.ModelViewSet):
     """Allow and deny policies (admins only). ``POST /policies/test`` explains a decision without calling anything."""
 
-    queryset = Policy.objects.select_related("connector").prefetch_related("users", "groups")
+    queryset = Policy.objects.select_related("connector").prefetch_related("users", "groups", "agents")
     serializer_class = PolicySerializer
     filterset_class = PolicyFilterSet
     permission_classes = [IsAuthenticated, IsAdmin]

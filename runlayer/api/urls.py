@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from agents.api.views import AgentAccountViewSet, DelegationViewSet
 from audit.api.views import AuditEventViewSet
 from connectors.api.views import CatalogViewSet, ProxyToolsView, ServerViewSet
 from policies.api.views import AccessRequestViewSet, GuardSettingsViewSet, PolicyViewSet
@@ -20,6 +21,8 @@ router.register("secrets", UserSecretViewSet, basename="secret")
 router.register("policies", PolicyViewSet, basename="policy")
 router.register("access-requests", AccessRequestViewSet, basename="access-request")
 router.register("guard-settings", GuardSettingsViewSet, basename="guard-settings")
+router.register("agent-accounts", AgentAccountViewSet, basename="agent-account")
+router.register("delegations", DelegationViewSet, basename="delegation")
 
 urlpatterns = [
     path("users/me", MeView.as_view(), name="users-me"),

@@ -50,6 +50,8 @@ def test_tools_list_and_allowed_call(server, local_connector, record_file, tmp_p
     assert event["details"]["result"]["content"][0]["text"] == "hello local"
     reads = server.audit(wait_for=1, action_type="resource_read", server_id=local_connector)
     assert reads and reads[0]["details"]["resource_name"] == "demo://readme"
+    log = (tmp_path / ".runlayer" / "logs" / f"run-{local_connector}.log").read_text()
+    assert "runlayer-demo: serving over stdio" in log  # the local server's stderr went to the log file, not to stdout
 
 
 def test_denied_tool_is_hidden_and_never_reaches_the_local_server(server, record_file, tmp_path):
