@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import ActionType
@@ -40,6 +40,17 @@ def tool_pins_observe(*, connector, tools: Mapping[str, dict[str, Any]], definit
     blocked, and invalidates the decision caches when anything changed.
     """
     others = other_tool_names(connector)
+    for attempt in range(3):
+        try:
+            return _observe(connector, tools, definition_action, others)
+        except IntegrityError:
+            # Another worker pinned a new tool at the same moment (absent rows cannot be locked): look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _observe(connector, tools: Mapping[str, dict[str, Any]], definition_action: str, others: list[str]) -> dict:
     report: dict[str, list[str]] = {"new": [], "changed": [], "flagged": []}
     with transaction.atomic():
         pins = {p.name: p for p in ToolPin.objects.select_for_update().filter(connector=connector)}

@@ -26,6 +26,13 @@ def _identity(token: str):
     return _load(hashlib.sha256(token.encode()).hexdigest(), False)
 
 
+@pytest.fixture(autouse=True)
+def keep_test_connection(monkeypatch):
+    """The gateway's loader closes stale connections (it runs outside requests); here that would close the
+    test's own transaction on PostgreSQL."""
+    monkeypatch.setattr("connectors.gateway.identity.close_old_connections", lambda: None)
+
+
 @pytest.fixture
 def agent(client_for, admin_user):
     resp = client_for(admin_user).post("/api/v1/agent-accounts", {"name": "ci-bot"}, format="json")

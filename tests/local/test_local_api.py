@@ -36,6 +36,7 @@ def test_credentials(server, local):
 
 
 def test_details_resolve_and_per_user_secrets(server, local):
+    server.api("DELETE", "/api/v1/secrets/GH_TOKEN", user="alice")
     unset = server.api("GET", f"/api/v1/local/{local}", user="alice")
     assert unset.status_code == 400 and "GH_TOKEN" in unset.json()["detail"]
     assert server.api("PUT", "/api/v1/secrets/GH_TOKEN", user="alice", json={"value": "ghp_alice"}).status_code in (
@@ -82,6 +83,7 @@ def test_bad_bodies_get_400_with_a_message(server, local, endpoint, body, words)
 
 def test_capability_uploads(server, local):
     path = f"/api/v1/local/{local}/capabilities"
+    server.api("PUT", "/api/v1/secrets/GH_TOKEN", user="alice", json={"value": "ghp_alice"})
     version = server.api("GET", f"/api/v1/local/{local}", user="alice").json()["version"]
     tool = {"name": "hello", "description": "Say hello.", "inputSchema": {"type": "object"}}
     body = {"tools": {"hello": tool}, "resources": {}, "prompts": {}, "synced_at": "2026-11-23T00:00:00Z"}
