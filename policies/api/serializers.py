@@ -53,7 +53,12 @@ class PolicySerializer(serializers.ModelSerializer):
 
 
 class PolicyTestSerializer(serializers.Serializer):
-    user = serializers.CharField(help_text="Username or id of the caller.")
+    user = serializers.CharField(
+        required=False, help_text="Username or id of the caller (with agent: the user the agent acts for)."
+    )
+    agent = serializers.CharField(
+        required=False, help_text="Agent account name: the agent itself, or on behalf of user."
+    )
     connector = serializers.UUIDField()
     method = serializers.ChoiceField(
         choices=["tools/call", "resources/read", "prompts/get", "initialize", "tools/list"], default="tools/call"

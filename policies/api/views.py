@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
@@ -10,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from agents.models import AgentAccount
 from connectors.models import Connector
 from connectors.selectors import is_admin, principal_of
 from runlayer.cache_version import bump_config_version
@@ -23,7 +26,7 @@ from ..access_requests import (
     access_request_withdraw,
 )
 from ..cache import current_rules
-from ..engine import CallContext, decide
+from ..engine import CallContext, Principal, decide
 from ..filtersets import PolicyFilterSet
 from ..models import AccessRequest, GuardSettings, Policy
 from .serializers import (
@@ -79,15 +82,25 @@ class PolicyViewSet(viewsets.ModelViewSet):
         body = PolicyTestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        ref = data["user"]
-        lookup = Q(username=ref) | (Q(pk=int(ref)) if ref.isdigit() else Q())
-        user = get_user_model().objects.filter(lookup).first()
-        if user is None:
-            raise ValidationError({"user": f"unknown user: {ref}"})
+        if not data.get("user") and not data.get("agent"):
+            raise ValidationError({"user": "name a user, an agent account, or both (an agent acting for a user)"})
+        principal = Principal(user_id=None)
+        if data.get("user"):
+            ref = data["user"]
+            lookup = Q(username=ref) | (Q(pk=int(ref)) if ref.isdigit() else Q())
+            user = get_user_model().objects.filter(lookup).first()
+            if user is None:
+                raise ValidationError({"user": f"unknown user: {ref}"})
+            principal = principal_of(user)
+        if data.get("agent"):
+            agent = AgentAccount.objects.filter(name=data["agent"]).first()
+            if agent is None:
+                raise ValidationError({"agent": f"unknown agent account: {data['agent']}"})
+            principal = replace(principal, agent_id=str(agent.id), is_admin=False)
         if not Connector.objects.filter(pk=data["connector"]).exists():
             raise ValidationError({"connector": "unknown connector"})
         ctx = CallContext(
-            principal=principal_of(user),
+            principal=principal,
             connector_id=str(data["connector"]),
             method=data["method"],
             name=data.get("name"),

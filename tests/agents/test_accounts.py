@@ -156,3 +156,19 @@ def test_admin_creates_an_agent_and_shows_the_secret_once(admin_user):
     assert account.application.authorization_grant_type == "client-credentials"
     assert browser.get("/admin/agents/agentaccount/").status_code == 200
     assert browser.get("/admin/agents/delegation/").status_code == 200
+
+
+def test_the_policy_test_endpoint_explains_agents(client_for, admin_user, user, agent):
+    from tests.factories import ConnectorFactory
+
+    connector = ConnectorFactory()
+    admin = client_for(admin_user)
+    body = {"name": "bot", "effect": "allow", "connector": str(connector.id), "agents": ["ci-bot"]}
+    assert admin.post("/api/v1/policies", body, format="json").status_code == 201
+    ask = {"connector": str(connector.id), "name": "search"}
+    as_agent = admin.post("/api/v1/policies/test", {**ask, "agent": "ci-bot"}, format="json").json()
+    assert as_agent["allowed"] is True and as_agent["rule"].startswith("policy:")
+    for_user = admin.post("/api/v1/policies/test", {**ask, "agent": "ci-bot", "user": user.username}, format="json")
+    assert for_user.json()["allowed"] is False and "(for the user)" in for_user.json()["reason"]
+    assert admin.post("/api/v1/policies/test", ask, format="json").status_code == 400
+    assert admin.post("/api/v1/policies/test", {**ask, "agent": "nope"}, format="json").status_code == 400
