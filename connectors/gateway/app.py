@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,13 +27,11 @@ from audit.models import ActionType
 from audit.writer import get_writer
 from policies.cache import acurrent_rules
 from policies.engine import CallContext, decide
-from policies.toolguard.callguard import guard
 from runlayer.secrets import MissingSecret, resolve_headers
 
-from .governance import guard_tool_list, visible_items
+from .governance import guard_tool_list, scan_arguments, scan_result, visible_items
 from .identity import authenticate, credential_from_headers
 from .protocol import (
-    ARGUMENT_SCANNERS,
     FORWARDED_METHODS,
     GUARDED_RESULTS,
     INTERNAL_ERROR,
@@ -377,20 +374,13 @@ class Gateway:
         actions = rules.guard_actions(ex.connector_id)
         decision = await self._decide(ex, name, arguments)
         if decision.allowed and method == "tools/call" and arguments:
-            started = time.perf_counter()
-            pre = guard(arguments, actions, scanners=ARGUMENT_SCANNERS)
-            ex.guard_ms += (time.perf_counter() - started) * 1000
-            if pre.blocked:
-                details = {"reason": f"ToolGuard: {pre.reason} in the arguments", "findings": pre.findings[:20]}
-                audit(ex, ActionType.SECURITY_VIOLATION, details=details)
-                text = f"Blocked by Runlayer ToolGuard: {pre.reason} in the arguments"
+            text, pre = scan_arguments(ex, arguments, actions)
+            if text is not None:
                 result = {"content": [{"type": "text", "text": text}], "isError": True}
                 await self._reply(
                     send, ex, shape_result(ex, method, {"jsonrpc": "2.0", "id": request_id, "result": result})
                 )
                 return
-            if pre.findings:
-                ex.findings.extend(pre.findings[:20])
             if pre.masked:
                 arguments = pre.value
                 params = {**params, "arguments": arguments}
@@ -438,14 +428,8 @@ class Gateway:
                 if method == "tools/list":
                     response["result"] = await self._guard_tool_list(ex, response["result"], rules, actions)
             elif method in GUARDED_RESULTS:
-                started = time.perf_counter()
-                post = guard(response["result"], actions)
-                ex.guard_ms += (time.perf_counter() - started) * 1000
-                ex.findings.extend(post.findings[:20])
-                if post.blocked:
-                    reason = f"ToolGuard: {post.reason} in the result"
-                    audit(ex, ActionType.SECURITY_VIOLATION, details={"reason": reason, "findings": ex.findings})
-                    text = f"Blocked by Runlayer ToolGuard: {post.reason} in the result of {name!r}"
+                text, post = scan_result(ex, response["result"], actions, name)
+                if text is not None:
                     if method == "tools/call":
                         blocked = {"content": [{"type": "text", "text": text}], "isError": True}
                         reply = {"jsonrpc": "2.0", "id": request_id, "result": blocked}

@@ -7,15 +7,19 @@ enforcement points show a caller exactly the same items.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from audit.models import ActionType
 from connectors.capabilities import definition_hash
 from policies.engine import CallContext, Principal, RuleSet, may_see
+from policies.toolguard.callguard import GuardResult, guard
 from policies.toolguard.pins import tool_pins_observe_by_id
 
-from .protocol import LIST_FILTERS
+from .protocol import ARGUMENT_SCANNERS, LIST_FILTERS, Exchange
+from .recording import audit
 
 
 def visible_items(
@@ -64,3 +68,30 @@ async def guard_tool_list(
     if not blocked:
         return tools
     return [t for t in tools if t.get("name") not in blocked]
+
+
+def scan_arguments(ex: Exchange, arguments: dict[str, Any], actions) -> tuple[str | None, GuardResult]:
+    """The Tool Call Guard on a call's arguments: (the answer when it blocks, else None; the scan, whose value
+    is the arguments to forward, masked where masking applies). A block is audited here."""
+    started = time.perf_counter()
+    scanned = guard(arguments, actions, scanners=ARGUMENT_SCANNERS)
+    ex.guard_ms += (time.perf_counter() - started) * 1000
+    if scanned.blocked:
+        details = {"reason": f"ToolGuard: {scanned.reason} in the arguments", "findings": scanned.findings[:20]}
+        audit(ex, ActionType.SECURITY_VIOLATION, details=details)
+        return f"Blocked by Runlayer ToolGuard: {scanned.reason} in the arguments", scanned
+    ex.findings.extend(scanned.findings[:20])
+    return None, scanned
+
+
+def scan_result(ex: Exchange, result: Any, actions, name: str | None) -> tuple[str | None, GuardResult]:
+    """The Tool Call Guard on a result (tool, resource or prompt): as ``scan_arguments``, for what comes back."""
+    started = time.perf_counter()
+    scanned = guard(result, actions)
+    ex.guard_ms += (time.perf_counter() - started) * 1000
+    ex.findings.extend(scanned.findings[:20])
+    if scanned.blocked:
+        reason = f"ToolGuard: {scanned.reason} in the result"
+        audit(ex, ActionType.SECURITY_VIOLATION, details={"reason": reason, "findings": ex.findings})
+        return f"Blocked by Runlayer ToolGuard: {scanned.reason} in the result of {name!r}", scanned
+    return None, scanned

@@ -26,10 +26,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from audit.models import ActionType
-from connectors.gateway.governance import guard_tool_list, visible_items
+from connectors.gateway.governance import guard_tool_list, scan_arguments, scan_result, visible_items
 from connectors.gateway.identity import authenticate, credential_from_headers
 from connectors.gateway.protocol import (
-    ARGUMENT_SCANNERS,
     Exchange,
     HttpError,
     capped,
@@ -41,7 +40,6 @@ from connectors.gateway.recording import audit, audit_call
 from connectors.gateway.state import ConnectorRuntime, connector_runtime, user_secrets
 from policies.cache import acurrent_rules
 from policies.engine import CallContext, decide
-from policies.toolguard.callguard import guard
 from runlayer.secrets import MissingSecret, resolve_headers
 
 from . import store
@@ -267,13 +265,8 @@ class LocalApi:
             return reply
         if arguments:
             actions = (await acurrent_rules()).guard_actions(ex.connector_id)
-            started = time.perf_counter()
-            scanned = guard(arguments, actions, scanners=ARGUMENT_SCANNERS)
-            ex.guard_ms += (time.perf_counter() - started) * 1000
-            if scanned.blocked:
-                details = {"reason": f"ToolGuard: {scanned.reason} in the arguments", "findings": scanned.findings[:20]}
-                audit(ex, ActionType.SECURITY_VIOLATION, details=details)
-                text = f"Blocked by Runlayer ToolGuard: {scanned.reason} in the arguments"
+            text, scanned = scan_arguments(ex, arguments, actions)
+            if text is not None:
                 reply["quick_tool_result"] = _text_blocks(text)
                 return reply
             if scanned.masked:
@@ -315,18 +308,9 @@ class LocalApi:
             audit_call(ex, method, arguments, result if isinstance(result, dict) else None, error=None)
             return {"modified_output": None}
         actions = (await acurrent_rules()).guard_actions(ex.connector_id)
-        started = time.perf_counter()
-        scanned = guard(result, actions)
-        ex.guard_ms += (time.perf_counter() - started) * 1000
-        ex.findings.extend(scanned.findings[:20])
-        if scanned.blocked:
-            reason = f"ToolGuard: {scanned.reason} in the result"
-            audit(ex, ActionType.SECURITY_VIOLATION, details={"reason": reason, "findings": ex.findings})
-            return {
-                "modified_output": _blocked_result(
-                    f"Blocked by Runlayer ToolGuard: {scanned.reason} in the result of {name!r}"
-                )
-            }
+        text, scanned = scan_result(ex, result, actions, name)
+        if text is not None:
+            return {"modified_output": _blocked_result(text)}
         failed = method == "tools/call" and bool(scanned.value.get("isError"))
         audit_call(
             ex, method, arguments, scanned.value, error=("tool_error", "the tool reported an error") if failed else None
