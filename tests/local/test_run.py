@@ -179,6 +179,9 @@ def test_environment_of_the_local_server(server, record_file, tmp_path):
     assert server.keys["alice"] not in str(env)
     stderr = (tmp_path / "cli-stderr.log").read_text()
     assert "ignoring the empty SERVICE_MODE" in stderr
+    logs = "".join(p.read_text() for p in (tmp_path / ".runlayer" / "logs").glob("*.log"))
+    for text in (stderr, logs, (server.data_dir / "server.log").read_text()):
+        assert server.keys["alice"] not in text  # the key is never logged
 
 
 def test_child_crash_is_reported_audited_and_recovered(server, record_file, tmp_path):
