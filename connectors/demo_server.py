@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.transport == "stdio":
         print(f"runlayer-demo: serving over stdio (pid {os.getpid()})", file=sys.stderr, flush=True)
         server.run("stdio")
+        if os.environ.get("DEMO_LINGER"):  # misbehave: stay alive after stdin closed (tests of orphan handling)
+            time.sleep(3600)
         return
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,

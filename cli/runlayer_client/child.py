@@ -1,28 +1,42 @@
 """The local MCP server's process, for ``runlayer run``.
 
-Spawned with an argument list (never a shell) in its own process group, its stderr appended to the log
+Spawned with an argument list (never a shell) in its own process group (on Linux it also gets SIGTERM if
+the CLI dies without cleaning up), its stderr appended to the log
 file. It is started before the MCP SDK is imported, so the CLI's and the child's start-ups overlap.
 Stopped the way the MCP specification asks: close stdin, wait, SIGTERM the group, wait, SIGKILL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import TextIO
 
 import anyio
-from anyio.abc import Process
 
 GRACE_SECONDS = 2.0
 MAX_LINE = 64 * 1024 * 1024
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM if the CLI itself dies without cleaning up (e.g. SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
 
 
 class ChildProcess:
-    def __init__(self, process: Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.pid = process.pid
         self._send_lock = anyio.Lock()
@@ -30,13 +44,16 @@ class ChildProcess:
 
     @classmethod
     async def spawn(cls, command: str, args: list[str], env: dict[str, str], errlog: TextIO) -> ChildProcess:
-        process = await anyio.open_process(
-            [command, *args],
+        process = await asyncio.create_subprocess_exec(
+            command,
+            *args,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errlog,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
+            limit=MAX_LINE,
         )
         return cls(process)
 
@@ -45,14 +62,19 @@ class ChildProcess:
         return self.process.returncode is None
 
     async def send(self, data: bytes) -> None:
-        assert self.process.stdin is not None
+        stdin = self.process.stdin
+        assert stdin is not None
         async with self._send_lock:
-            await self.process.stdin.send(data)
+            if stdin.is_closing():
+                raise anyio.BrokenResourceError("the local MCP server's stdin is closed")
+            stdin.write(data)
+            await stdin.drain()
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The child's stdout, one JSON-RPC message (line) at a time, until it closes."""
-        assert self.process.stdout is not None
-        with contextlib.suppress(anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+        stdout = self.process.stdout
+        assert stdout is not None
+        with contextlib.suppress(ConnectionError, OSError):
             while True:
                 newline = self._buffer.find(b"\n")
                 if newline >= 0:
@@ -62,14 +84,17 @@ class ChildProcess:
                     continue
                 if len(self._buffer) > MAX_LINE:
                     raise OSError("the local MCP server sent a line larger than 64 MB")
-                self._buffer += await self.process.stdout.receive(1024 * 1024)
+                chunk = await stdout.read(1024 * 1024)
+                if not chunk:
+                    return
+                self._buffer += chunk
 
     async def stop(self) -> None:
         """stdin close → wait → SIGTERM to the group → wait → SIGKILL; safe to call twice."""
         with anyio.CancelScope(shield=True):
             if self.process.stdin is not None:
                 with contextlib.suppress(Exception):
-                    await self.process.stdin.aclose()
+                    self.process.stdin.close()
             if await self._exited_within(GRACE_SECONDS):
                 return self._reap()
             for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -297,3 +297,46 @@ def test_a_local_http_server(server, record_file, tmp_path):
         anyio.run(scenario)
     sent = next(r for r in recorded(record_file) if r["arguments"] == {"text": "over local http"})
     assert server.keys["alice"] not in str(sent["headers"])  # the caller's key never reaches the local server
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie has exited
+    except FileNotFoundError:
+        return True
+
+
+def test_no_orphan_when_the_cli_itself_is_killed(server, record_file, tmp_path):
+    import json
+
+    # A local server that ignores the end of its stdin: only the parent-death signal can stop it.
+    connector = create_local(server, env={"DEMO_RECORD_FILE": str(record_file), "DEMO_LINGER": "1"})
+    cli = subprocess.Popen(
+        [RUNLAYER, "run", connector, "--host", server.url, "--secret", server.keys["alice"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(tmp_path),
+    )
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    for message in (
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "probe"}}},
+    ):
+        cli.stdin.write(json.dumps(message).encode() + b"\n")
+        cli.stdin.flush()
+    assert json.loads(cli.stdout.readline())["id"] == 1
+    assert json.loads(cli.stdout.readline())["result"]["content"][0]["text"] == "probe"
+    child = next(r["pid"] for r in recorded(record_file) if r["arguments"] == {"text": "probe"})
+    cli.kill()  # SIGKILL: the CLI cannot clean up
+    cli.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert _gone(child)
+    finally:
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
